@@ -1,0 +1,41 @@
+public import Foundation
+public import JWTKit
+
+/// The claims of a MedLedger access token (design guide, "Auth"): an EdDSA JWT issued by identity.
+public struct AccessToken: JWTPayload, Sendable {
+    public var iss: IssuerClaim
+    public var sub: SubjectClaim
+    public var aud: AudienceClaim
+    public var exp: ExpirationClaim
+    public var iat: IssuedAtClaim
+    public var jti: IDClaim
+    public var sid: String?
+    public var role: String
+    public var fhirUser: String?
+    /// Space-separated SMART v2 / MedLedger scopes.
+    public var scope: String
+
+    public init(
+        iss: String, sub: String, aud: String, exp: Date, iat: Date, jti: String, sid: String?, role: String,
+        fhirUser: String?, scope: String
+    ) {
+        self.iss = IssuerClaim(value: iss)
+        self.sub = SubjectClaim(value: sub)
+        self.aud = AudienceClaim(value: [aud])
+        self.exp = ExpirationClaim(value: exp)
+        self.iat = IssuedAtClaim(value: iat)
+        self.jti = IDClaim(value: jti)
+        self.sid = sid
+        self.role = role
+        self.fhirUser = fhirUser
+        self.scope = scope
+    }
+
+    public func verify(using algorithm: some JWTAlgorithm) async throws {
+        try exp.verifyNotExpired()
+    }
+
+    public var scopes: Set<String> { Set(scope.split(separator: " ").map(String.init)) }
+
+    public func hasScope(_ scope: String) -> Bool { scopes.contains(scope) }
+}

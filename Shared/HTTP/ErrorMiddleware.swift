@@ -1,0 +1,49 @@
+public import Hummingbird
+import Logging
+import PostgresNIO
+
+/// Turns every error into a well-formed answer: problem+json (RFC 9457) or, on FHIR routes, an
+/// OperationOutcome. Unexpected errors become a 500 with the request id and no internals; they
+/// are logged (without request data) so operators can follow the id.
+public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    public enum Style: Sendable {
+        case problem
+        case fhir
+    }
+
+    let style: Style
+
+    public init(style: Style = .problem) {
+        self.style = style
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            let problem = Self.problem(for: error, context: context)
+            switch style {
+            case .problem: return problem.problemJSONResponse(requestID: context.requestIDText)
+            case .fhir: return problem.operationOutcomeResponse()
+            }
+        }
+    }
+
+    static func problem(for error: any Error, context: Context) -> Problem {
+        switch error {
+        case let problem as Problem:
+            return problem
+        case let error as HTTPError:
+            // Hummingbird's own errors: unknown route (404), body over the limit (413), …
+            return Problem(error.status, error.body, headers: error.headers)
+        case let error as any HTTPResponseError where error.status.code < 500:
+            return Problem(error.status)
+        case is PSQLError, is PostgresError:
+            context.logger.error("database error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+            return Problem(.serviceUnavailable, "the database is unavailable; retry later")
+        default:
+            context.logger.error("unexpected error", metadata: ["error": "\(error)"])
+            return Problem(.internalServerError, "an unexpected error occurred; quote the request id to the operator")
+        }
+    }
+}
