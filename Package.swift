@@ -102,7 +102,13 @@ let package = Package(
         ),
         .testTarget(
             name: "MedLedgerCoreTests",
-            dependencies: ["MedLedgerCore", "TestSupport", .product(name: "Configuration", package: "swift-configuration")],
+            dependencies: [
+                "MedLedgerCore", "TestSupport",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             path: "Tests/MedLedgerCoreTests",
             swiftSettings: swiftSettings
         ),

@@ -23,6 +23,7 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
 
     let router = Router(context: ServiceRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
+    router.add(middleware: LogRequestsMiddleware(.debug))
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: ErrorMiddleware())
     router.addRoutes(OperationsController(postgres: postgres, readiness: readiness, openAPIDocument: openAPIDocument).endpoints)

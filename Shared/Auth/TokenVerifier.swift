@@ -17,6 +17,7 @@ public actor TokenVerifier {
     let logger: Logger
     let refreshInterval: Duration
     var keys: JWTKeyCollection?
+    var knownKeyIDs: Set<String> = []
     var lastLoad: ContinuousClock.Instant?
 
     public init(jwksURL: URL, issuer: String, audience: String, httpClient: HTTPClient = .shared, logger: Logger, refreshInterval: Duration = .seconds(10)) {
@@ -29,11 +30,12 @@ public actor TokenVerifier {
     }
 
     public func verify(_ token: String) async throws(Problem) -> AccessToken {
+        if keys != nil, let kid = Self.keyID(of: token), !knownKeyIDs.contains(kid), canRefresh {
+            keys = nil  // a key we have not seen: identity may have rotated; refetch once
+        }
         let payload: AccessToken
         do {
             payload = try await currentKeys().verify(token, as: AccessToken.self)
-        } catch let error as JWTError where error.errorType == .unknownKID && canRefresh {
-            payload = try await verifyAfterRefresh(token)
         } catch let problem as Problem {
             throw problem
         } catch {
@@ -44,15 +46,12 @@ public actor TokenVerifier {
         return payload
     }
 
-    private func verifyAfterRefresh(_ token: String) async throws(Problem) -> AccessToken {
-        keys = nil
-        do {
-            return try await currentKeys().verify(token, as: AccessToken.self)
-        } catch let problem as Problem {
-            throw problem
-        } catch {
-            throw Self.rejection(error)
-        }
+    /// The `kid` of the token's (not yet verified) header, to decide whether to refetch keys.
+    static func keyID(of token: String) -> String? {
+        guard let header = token.split(separator: ".", maxSplits: 1).first, let bytes = Base64.decodeLenient(header),
+            let value = try? JSONParser.parse(bytes)
+        else { return nil }
+        return value["kid"]?.stringValue
     }
 
     static func rejection(_ error: any Error) -> Problem {
@@ -75,6 +74,7 @@ public actor TokenVerifier {
             let json = try await fetchJWKS()
             let collection = try await JWTKeyCollection().add(jwksJSON: json)
             keys = collection
+            knownKeyIDs = Set((try JSONParser.parse(json)["keys"]?.arrayValue ?? []).compactMap { $0["kid"]?.stringValue })
             return collection
         } catch {
             logger.warning("could not load JWKS", metadata: ["url": "\(jwksURL)", "error": "\(error)"])

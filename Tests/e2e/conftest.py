@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from e2e_support import Ledger, Tokens, load_stack_env, unique_name
 
 

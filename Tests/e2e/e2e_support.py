@@ -13,10 +13,9 @@ import uuid
 from pathlib import Path
 
 import jwt
+import ledgerlib
 import pytest
 import requests
-
-import ledgerlib
 
 REQUIRED_KEYS = (
     "LEDGER_URL",
@@ -53,8 +52,7 @@ def load_stack_env() -> dict[str, str]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        if line.startswith("export "):
-            line = line[len("export ") :]
+        line = line.removeprefix("export ")
         key, sep, value = line.partition("=")
         if not sep:
             continue
@@ -70,7 +68,7 @@ def load_stack_env() -> dict[str, str]:
 
 
 def run_cli(exe: Path, *args: str, input: bytes | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([str(exe), *args], input=input, capture_output=True, timeout=timeout)
+    return subprocess.run([str(exe), *args], check=False, input=input, capture_output=True, timeout=timeout)
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -159,7 +157,9 @@ def wait_for_size(ledger: Ledger, size: int, timeout: float = 20) -> ledgerlib.C
 def assert_problem(r: requests.Response, allowed: set[int] | int, what: str = "") -> dict:
     """An RFC 9457 problem response with one of the allowed statuses (never a 5xx)."""
     allowed = {allowed} if isinstance(allowed, int) else set(allowed)
-    ctx = f"{what} {r.request.method} {r.request.url} -> {r.status_code} {r.headers.get('Content-Type')} {r.text[:300]!r}"
+    ctx = (
+        f"{what} {r.request.method} {r.request.url} -> {r.status_code} {r.headers.get('Content-Type')} {r.text[:300]!r}"
+    )
     assert r.status_code < 500, "server error for bad input: " + ctx
     assert r.status_code in allowed, f"expected one of {sorted(allowed)}: " + ctx
     assert r.headers.get("Content-Type", "").split(";")[0].strip() == "application/problem+json", ctx
@@ -252,16 +252,19 @@ def run_tlogcheck(input_path: Path, timeout: int = 300) -> subprocess.CompletedP
     if not go:
         pytest.fail("`go` not found: apt-get install -y golang-go golang-golang-x-mod-dev", pytrace=False)
     if not (Path(GOPATH) / "src/golang.org/x/mod/sumdb/tlog").is_dir():
-        pytest.fail(f"{GOPATH}/src/golang.org/x/mod/sumdb missing: apt-get install -y golang-golang-x-mod-dev", pytrace=False)
+        pytest.fail(
+            f"{GOPATH}/src/golang.org/x/mod/sumdb missing: apt-get install -y golang-golang-x-mod-dev", pytrace=False
+        )
     env = {k: v for k, v in os.environ.items() if k not in ("GOFLAGS", "GOROOT")}
     env.update(
         GO111MODULE="off",
         GOPATH=GOPATH,
-        GOCACHE=os.environ.get("E2E_GOCACHE", "/tmp/medledger-e2e-gocache"),
+        GOCACHE=os.environ.get("GOCACHE") or "/tmp/medledger-e2e-gocache",  # go needs one even without HOME
         GOTOOLCHAIN="local",
     )
     return subprocess.run(
         [go, "run", "./Tests/oracle/tlogcheck", str(input_path)],
+        check=False,
         cwd=repo_root(),
         env=env,
         capture_output=True,

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -170,7 +171,7 @@ def verify_consistency(size1: int, size2: int, proof: list[bytes], root1: bytes,
     return fr == root1 and sr == root2 and sn == 0
 
 
-def root_from_subtrees(size: int, full_subtree: "callable") -> bytes:
+def root_from_subtrees(size: int, full_subtree: Callable[[int, int], bytes]) -> bytes:
     """MTH of a tree of `size` leaves, asking full_subtree(level, index) for the hash of
     each maximal aligned complete subtree (2**level leaves starting at index*2**level)."""
     if size == 0:

@@ -11,10 +11,9 @@ import math
 import struct
 
 import rfc8785
+from e2e_support import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from e2e_support import run_cli
 
 MAX_SAFE = 2**53 - 1
 
@@ -168,7 +167,20 @@ def test_values_jcs_cannot_represent_are_rejected_by_both(medledger):
 
 
 def test_invalid_json_lines_are_errors(medledger):
-    docs = [b"{", b'{"a":}', b"[1,]", b"'x'", b'{"a":1}}', b"[01]", b"[1.]", b"[.5]", b"[+1]", b'"\\x"', b'["\\ud800"]', b"\xff"]
+    docs = [
+        b"{",
+        b'{"a":}',
+        b"[1,]",
+        b"'x'",
+        b'{"a":1}}',
+        b"[01]",
+        b"[1.]",
+        b"[.5]",
+        b"[+1]",
+        b'"\\x"',
+        b'["\\ud800"]',
+        b"\xff",
+    ]
     out = jcs_lines(medledger, docs)
     assert all(o.startswith(b"error: ") for o in out), list(zip(docs, out))
 
@@ -179,15 +191,32 @@ SETTINGS = settings(max_examples=300, deadline=None, database=None, suppress_hea
 
 text_chars = st.characters(blacklist_categories=("Cs",))  # no lone surrogates: not encodable as UTF-8
 json_strings = st.text(text_chars, max_size=20) | st.sampled_from(
-    ["", "\u0000", "\u001f", "\u007f", "\u0080", "\u2028", "\u2029", "\ufeff", "\U0001f600", "\U0010ffff", '"\\/', "\t\n\r\b\f"]
+    [
+        "",
+        "\u0000",
+        "\u001f",
+        "\u007f",
+        "\u0080",
+        "\u2028",
+        "\u2029",
+        "\ufeff",
+        "\U0001f600",
+        "\U0010ffff",
+        '"\\/',
+        "\t\n\r\b\f",
+    ]
 )
 edge_floats = st.sampled_from(
     [0.0, -0.0, 5e-324, -5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 1e21, 1e-7, 1e-6, 0.1,
      9007199254740992.0, 1e22, 1e23, 123e-20, 4.35, 0.000001, 333333333.33333329]
 )  # fmt: skip
-json_floats = st.floats(allow_nan=False, allow_infinity=False) | edge_floats | st.builds(
-    lambda m, e: float(f"{m}e{e}"), st.integers(-(10**17), 10**17), st.integers(-330, 310)
-).filter(math.isfinite)
+json_floats = (
+    st.floats(allow_nan=False, allow_infinity=False)
+    | edge_floats
+    | st.builds(lambda m, e: float(f"{m}e{e}"), st.integers(-(10**17), 10**17), st.integers(-330, 310)).filter(
+        math.isfinite
+    )
+)
 json_scalars = st.none() | st.booleans() | st.integers(-MAX_SAFE, MAX_SAFE) | json_floats | json_strings
 json_values = st.recursive(
     json_scalars,

@@ -6,17 +6,17 @@ verifier and signed-note code, PyJWT for tokens the CLI cannot mint.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import ledgerlib
 import pytest
 import requests
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-import ledgerlib
 from e2e_support import (
     APPEND_SCOPE,
     HTTP_TIMEOUT,
@@ -121,13 +121,13 @@ def test_repeated_idempotency_key_returns_first_index_and_does_not_grow(ledger, 
 # Raw entry texts in non-canonical form; the ledger must store their RFC 8785 bytes.
 RAW_ENTRIES = [
     # RFC 8785 section 3.2.2 sample input
-    r'''{
+    r"""{
       "numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001, 0.000001, 1e-7],
       "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
       "literals": [null, true, false]
-    }''',
+    }""",
     # RFC 8785 section 3.2.3 sorting sample
-    r'''{
+    r"""{
       "\u20ac": "Euro Sign",
       "\r": "Carriage Return",
       "\ufb33": "Hebrew Letter Dalet With Dagesh",
@@ -135,17 +135,19 @@ RAW_ENTRIES = [
       "\ud83d\ude00": "Emoji: Grinning Face",
       "\u0080": "Control",
       "\u00f6": "Latin Small Letter O With Diaeresis"
-    }''',
-    r'''{"z": [1e-7, 1e21, 1e20, -0.0, 0.0, 5e-324, 1.7976931348623157e308, -1.5E+2, 10.000],
+    }""",
+    r"""{"z": [1e-7, 1e21, 1e20, -0.0, 0.0, 5e-324, 1.7976931348623157e308, -1.5E+2, 10.000],
         "a": {"y": [], "x": {}, "w": [{"b": 1, "a": 2}]},
         "ints": [0, -1, 9007199254740991, -9007199254740991, 100, 123456789012],
         "ctl": "\u0000\u0001\u001f\u007f\u0085\u2028\u2029 tab\t nl\n",
-        "astral": "\ud834\udd1e", "empty": ""}''',
+        "astral": "\ud834\udd1e", "empty": ""}""",
     '{"raw utf8": "Grüße, 世界, 😀", "é": 1, "e": 2, "\\u00e9x": 3}',
 ]
 
 
-@pytest.mark.parametrize("raw", RAW_ENTRIES, ids=["rfc8785-3.2.2", "rfc8785-3.2.3", "numbers-nesting-controls", "raw-utf8"])
+@pytest.mark.parametrize(
+    "raw", RAW_ENTRIES, ids=["rfc8785-3.2.2", "rfc8785-3.2.3", "numbers-nesting-controls", "raw-utf8"]
+)
 def test_entry_is_stored_as_rfc8785_bytes(ledger, uniq, raw):
     key = uniq("jcs")
     body = '{"entries": [ {"entry": ' + raw + ', "idempotencyKey": ' + json.dumps(key) + "} ] }"
@@ -174,7 +176,9 @@ def test_entry_size_limit_is_65535_canonical_bytes(ledger, uniq):
 
     over = dict(entry, pad=entry["pad"] + "a")
     assert len(_canon(over)) == MAX_ENTRY + 1
-    assert_problem(ledger.post_entries([{"idempotencyKey": p + "-over", "entry": over}]), {400, 413}, "65536-byte entry")
+    assert_problem(
+        ledger.post_entries([{"idempotencyKey": p + "-over", "entry": over}]), {400, 413}, "65536-byte entry"
+    )
     # Control characters are 6 bytes each in canonical form (\u0001).
     esc = {"kind": "e2e-test", "c": "\u0001" * 11000}
     assert len(_canon(esc)) > MAX_ENTRY
@@ -269,26 +273,68 @@ def test_cli_verify_accepts_genuine_and_rejects_tampering(ledger, uniq, medledge
         p = _verify(medledger, entry_file, proof_file, vkey, *extra)
         assert p.returncode == 0, p.stderr.decode()
         assert p.stdout.decode().strip() == want
+    # Opaque `extra` data and signatures by unknown keys (witness cosignatures) are ignored
+    # (c2sp.org/tlog-proof, c2sp.org/signed-note).
+    witness, _ = ledgerlib.generate_note_key("witness.example")
+    cosig = ledgerlib.sign_note(ledgerlib.split_note(proof.checkpoint)[0], "witness.example", witness).split("\n\n", 1)[
+        1
+    ]
+    for name, text in (
+        (
+            "extra",
+            ledgerlib.format_tlog_proof(ledgerlib.TlogProof(proof.index, proof.hashes, proof.checkpoint, b"opaque")),
+        ),
+        (
+            "cosigned",
+            ledgerlib.format_tlog_proof(ledgerlib.TlogProof(proof.index, proof.hashes, proof.checkpoint + cosig, None)),
+        ),
+    ):
+        p = _verify(medledger, entry_file, _write(tmp_path, f"{name}.tlog-proof", text), ledger.vkey)
+        assert p.returncode == 0, f"{name}: {p.stderr.decode()}"
+        assert p.stdout.decode().strip() == want
 
     # Modified entry.
-    _assert_verify_failed(_verify(medledger, _write(tmp_path, "e2.json", json.dumps(dict(entry, n=entry["n"] + 1))), proof_file, ledger.vkey), "modified entry")
+    _assert_verify_failed(
+        _verify(
+            medledger, _write(tmp_path, "e2.json", json.dumps(dict(entry, n=entry["n"] + 1))), proof_file, ledger.vkey
+        ),
+        "modified entry",
+    )
     # Modified proof: a flipped bit in a hash, another index, a changed checkpoint root.
     variants = {}
     if proof.hashes:
-        variants["hash bit"] = ledgerlib.format_tlog_proof(ledgerlib.TlogProof(proof.index, [ledgerlib.flip_bit(proof.hashes[0], 5, 3)] + proof.hashes[1:], proof.checkpoint, proof.extra))
-        variants["dropped hash"] = ledgerlib.format_tlog_proof(ledgerlib.TlogProof(proof.index, proof.hashes[:-1], proof.checkpoint, proof.extra))
+        variants["hash bit"] = ledgerlib.format_tlog_proof(
+            ledgerlib.TlogProof(
+                proof.index,
+                [ledgerlib.flip_bit(proof.hashes[0], 5, 3)] + proof.hashes[1:],
+                proof.checkpoint,
+                proof.extra,
+            )
+        )
+        variants["dropped hash"] = ledgerlib.format_tlog_proof(
+            ledgerlib.TlogProof(proof.index, proof.hashes[:-1], proof.checkpoint, proof.extra)
+        )
     other = proof.index + 1 if proof.index + 1 < cp.size else proof.index - 1
-    variants["index"] = ledgerlib.format_tlog_proof(ledgerlib.TlogProof(other, proof.hashes, proof.checkpoint, proof.extra))
+    variants["index"] = ledgerlib.format_tlog_proof(
+        ledgerlib.TlogProof(other, proof.hashes, proof.checkpoint, proof.extra)
+    )
     cp_lines = proof.checkpoint.split("\n")
     cp_lines[2] = ("A" if cp_lines[2][0] != "A" else "B") + cp_lines[2][1:]
-    variants["checkpoint root"] = ledgerlib.format_tlog_proof(ledgerlib.TlogProof(proof.index, proof.hashes, "\n".join(cp_lines), proof.extra))
+    variants["checkpoint root"] = ledgerlib.format_tlog_proof(
+        ledgerlib.TlogProof(proof.index, proof.hashes, "\n".join(cp_lines), proof.extra)
+    )
     variants["not a proof"] = "hello\n"
     for name, text in variants.items():
-        _assert_verify_failed(_verify(medledger, entry_file, _write(tmp_path, "bad.tlog-proof", text), ledger.vkey), f"modified proof ({name})")
+        _assert_verify_failed(
+            _verify(medledger, entry_file, _write(tmp_path, "bad.tlog-proof", text), ledger.vkey),
+            f"modified proof ({name})",
+        )
     # Wrong key: same name, other key; and the right key with a wrong expected origin.
     _, wrong_vkey = ledgerlib.generate_note_key(ledger.origin)
     _assert_verify_failed(_verify(medledger, entry_file, proof_file, wrong_vkey), "wrong vkey")
-    _assert_verify_failed(_verify(medledger, entry_file, proof_file, ledger.vkey, "--origin", "other.example/ledger"), "wrong origin")
+    _assert_verify_failed(
+        _verify(medledger, entry_file, proof_file, ledger.vkey, "--origin", "other.example/ledger"), "wrong origin"
+    )
 
 
 # --------------------------------------------------------------------------- tiles
@@ -404,15 +450,21 @@ def test_append_requires_a_valid_token(ledger, tokens, uniq):
         "wrong audience (cli)": (tokens.cli("e2e-aud", "service", APPEND_SCOPE, audience="not-medledger"), 401),
         "wrong audience": (tokens.pyjwt(aud="other"), 401),
         "expired": (tokens.pyjwt(iat=int(time.time()) - 7200, exp=int(time.time()) - 3600), 401),
+        "not yet valid (nbf in an hour)": (tokens.pyjwt(nbf=int(time.time()) + 3600), 401),
         "wrong issuer": (tokens.pyjwt(iss="http://evil.example"), 401),
         "no exp": (tokens.pyjwt(exp=None), 401),
         "other signing key": (tokens.pyjwt(key=other_key), 401),
         "alg none": (_b64url(b'{"alg":"none","typ":"JWT"}') + "." + pyjwt_valid.split(".")[1] + ".", 401),
         "bad signature": (pyjwt_valid[:-4] + ("AAAA" if not pyjwt_valid.endswith("AAAA") else "BBBB"), 401),
     }
+    failures = []
     for name, (token, status) in cases.items():
         r = _post_one(ledger, key, token, n=1)
-        assert_problem(r, status, name)
+        try:
+            assert_problem(r, status, name)
+        except AssertionError as e:
+            failures.append(str(e).split("\n")[0])
+    assert not failures, "\n".join(failures)
 
     # Positive controls: the independently minted token works, as does a multi-scope one.
     r = _post_one(ledger, key, tokens.pyjwt(scope=f"openid {APPEND_SCOPE} medledger/audit.write"), n=2)
@@ -543,6 +595,8 @@ def test_concurrent_appends_get_distinct_indices_and_never_fork(ledger, uniq, st
     n = 64
     p = uniq("conc")
     items = make_items(p, n)
+    # Each request also carries one of four shared keys, so racing duplicates are exercised too.
+    shared = make_items(p + "-shared", 4)
     barrier = threading.Barrier(n)
     seen_checkpoints: list[str] = []
     done = threading.Event()
@@ -560,7 +614,7 @@ def test_concurrent_appends_get_distinct_indices_and_never_fork(ledger, uniq, st
         barrier.wait(timeout=60)
         r = requests.post(
             stack["LEDGER_URL"] + ("/entries?wait=checkpoint" if wait else "/entries"),
-            data=ledgerlib.compact_json({"entries": [items[i]]}),
+            data=ledgerlib.compact_json({"entries": [items[i], shared[i % 4]]}),
             headers={"Authorization": f"Bearer {stack['SERVICE_TOKEN']}", "Content-Type": "application/json"},
             timeout=HTTP_TIMEOUT,
         )
@@ -580,15 +634,26 @@ def test_concurrent_appends_get_distinct_indices_and_never_fork(ledger, uniq, st
     bodies = [json.loads(t) for _, t in results]
     indices = [b["entries"][0]["index"] for b in bodies]
     assert len(set(indices)) == n, sorted(indices)
+    shared_index: dict[int, set[int]] = {}
+    for i, b in enumerate(bodies):
+        assert b["entries"][1]["idempotencyKey"] == shared[i % 4]["idempotencyKey"]
+        shared_index.setdefault(i % 4, set()).add(b["entries"][1]["index"])
+    assert all(len(v) == 1 for v in shared_index.values()), f"a shared key got several indices: {shared_index}"
+    assert not set(indices) & {next(iter(v)) for v in shared_index.values()}
+    for j, v in shared_index.items():
+        assert ledger.entry_bytes(next(iter(v))) == _canon(shared[j]["entry"])
 
     texts = list(seen_checkpoints)
     for i, b in enumerate(bodies):
         if "checkpoint" in b and i % 2 == 0:
             texts.append(b["checkpoint"])
             cp = ledger.verify_checkpoint(b["checkpoint"])
-            proof = [ledgerlib.unb64(h) for h in b["entries"][0]["inclusionProof"]]
-            assert ledgerlib.verify_inclusion(indices[i], cp.size, ledgerlib.leaf_hash(_canon(items[i]["entry"])), proof, cp.root)
-    final = wait_for_size(ledger, max(indices) + 1)
+            for e, item in zip(b["entries"], (items[i], shared[i % 4])):
+                proof = [ledgerlib.unb64(h) for h in e["inclusionProof"]]
+                assert ledgerlib.verify_inclusion(
+                    e["index"], cp.size, ledgerlib.leaf_hash(_canon(item["entry"])), proof, cp.root
+                )
+    final = wait_for_size(ledger, max(indices + [next(iter(v)) for v in shared_index.values()]) + 1)
     texts.append(final.text)
     for i, idx in enumerate(indices):
         assert ledger.entry_bytes(idx) == _canon(items[i]["entry"])
@@ -602,7 +667,7 @@ def test_concurrent_appends_get_distinct_indices_and_never_fork(ledger, uniq, st
     assert len(sizes) >= 2
     pairs = [(a, b) for i, a in enumerate(sizes) for b in sizes[i + 1 :]]
     if len(pairs) > 400:  # consecutive pairs chain transitively; add all-to-final
-        pairs = sorted(set(zip(sizes, sizes[1:])) | {(a, sizes[-1]) for a in sizes[:-1]})
+        pairs = sorted(set(itertools.pairwise(sizes)) | {(a, sizes[-1]) for a in sizes[:-1]})
     for a, b in pairs:
         hashes = ledger.consistency(a, b)
         assert ledgerlib.verify_consistency(a, b, hashes, by_size[a], by_size[b]), (a, b)

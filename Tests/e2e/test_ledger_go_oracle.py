@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 import re
 
-import rfc8785
-
 import ledgerlib
+import rfc8785
 from e2e_support import make_items, run_tlogcheck
 
 STEPS = [1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144]  # 376 leaves in 12 checkpoints
-PAD_LIMIT = 4096  # at most this many extra leaves to reach a power-of-two tree size
+PAD_LIMIT = 8192  # at most this many extra leaves to reach a power-of-two tree size
 SUMMARY = re.compile(r"^ok: (\d+) checkpoints, (\d+) inclusion, (\d+) consistency, (\d+) tampered rejected$")
 
 
@@ -43,26 +42,56 @@ def _tampered_checkpoints(cp_text: str, origin: str, vkey: str) -> list[dict]:
     size = lines[1]
     lines_size = list(lines)
     lines_size[1] = size[:-1] + str((int(size[-1]) + 1) % 10)
-    out.append({"kind": "checkpoint", "name": "size digit changed", "note": "\n".join(lines_size) + "\n" + "\n".join(sigs) + "\n"})
+    out.append(
+        {
+            "kind": "checkpoint",
+            "name": "size digit changed",
+            "note": "\n".join(lines_size) + "\n" + "\n".join(sigs) + "\n",
+        }
+    )
     root = lines[2]
     lines_root = list(lines)
     lines_root[2] = ("B" if root[0] != "B" else "C") + root[1:]
-    out.append({"kind": "checkpoint", "name": "root character changed", "note": "\n".join(lines_root) + "\n" + "\n".join(sigs) + "\n"})
+    out.append(
+        {
+            "kind": "checkpoint",
+            "name": "root character changed",
+            "note": "\n".join(lines_root) + "\n" + "\n".join(sigs) + "\n",
+        }
+    )
     # A character changed in the signature itself.
     sig_name, sig_b64 = sigs[0][len(ledgerlib.SIG_PREFIX) :].split(" ", 1)
     raw = ledgerlib.flip_bit(ledgerlib.unb64(sig_b64), byte=10)
-    out.append({"kind": "checkpoint", "name": "signature bit flipped",
-                "note": body + "\n" + ledgerlib.SIG_PREFIX + sig_name + " " + ledgerlib.b64(raw) + "\n"})
+    out.append(
+        {
+            "kind": "checkpoint",
+            "name": "signature bit flipped",
+            "note": body + "\n" + ledgerlib.SIG_PREFIX + sig_name + " " + ledgerlib.b64(raw) + "\n",
+        }
+    )
     # Same body signed by another key under the log's name: once with the other key's
     # own key hash (unknown signer), once claiming the log key's hash (bad signature).
     priv, _ = ledgerlib.generate_note_key(origin)
-    out.append({"kind": "checkpoint", "name": "signed by a different key", "note": ledgerlib.sign_note(body, origin, priv)})
+    out.append(
+        {"kind": "checkpoint", "name": "signed by a different key", "note": ledgerlib.sign_note(body, origin, priv)}
+    )
     log_key = ledgerlib.parse_vkey(vkey)
-    out.append({"kind": "checkpoint", "name": "different key claiming the log key hash",
-                "note": ledgerlib.sign_note(body, origin, priv, key_hash=log_key.key_hash)})
+    out.append(
+        {
+            "kind": "checkpoint",
+            "name": "different key claiming the log key hash",
+            "note": ledgerlib.sign_note(body, origin, priv, key_hash=log_key.key_hash),
+        }
+    )
     # A forged checkpoint for a bigger tree, signed by the other key.
     forged = f"{origin}\n{int(size) + 1000}\n{root}\n"
-    out.append({"kind": "checkpoint", "name": "forged bigger tree", "note": ledgerlib.sign_note(forged, origin, priv, key_hash=log_key.key_hash)})
+    out.append(
+        {
+            "kind": "checkpoint",
+            "name": "forged bigger tree",
+            "note": ledgerlib.sign_note(forged, origin, priv, key_hash=log_key.key_hash),
+        }
+    )
     return out
 
 
@@ -125,7 +154,9 @@ def _tampered_proofs(inclusion: list[dict], consistency: list[dict], sizes: list
         out.append(dict(c, kind="inclusion", name="extra hash appended", hashes=hs + [hs[0]]))
         out.append(dict(c, kind="inclusion", name="hashes reversed", hashes=hs[::-1]))
         leaf = ledgerlib.unb64(c["leafData"])
-        out.append(dict(c, kind="inclusion", name="leaf data changed", leafData=ledgerlib.b64(leaf.replace(b"}", b" }", 1))))
+        out.append(
+            dict(c, kind="inclusion", name="leaf data changed", leafData=ledgerlib.b64(leaf.replace(b"}", b" }", 1)))
+        )
         # The same proof against another checkpoint that also contains the index.
         others = [i for i, s in enumerate(sizes) if s > c["index"] and s != size]
         out.append(dict(c, kind="inclusion", name="root of a different size", checkpoint=others[-1]))
@@ -172,7 +203,7 @@ def test_checkpoints_and_proofs_verify_with_go_tlog(ledger, uniq, tmp_path):
     r = ledger.get("/checkpoint")
     size = ledger.verify_checkpoint(r.text).size if r.status_code == 200 else 0
     target = 1 << size.bit_length()  # next power of two above the current size
-    for chunk in range(6):
+    for chunk in range(10):
         if size >= target or target - size > PAD_LIMIT:
             break
         n = min(1000, target - size)

@@ -39,12 +39,13 @@ actor CheckpointPublisher: Service {
     }
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        // Shutdown cancels the loop; that is a normal end, not a failure of the service.
+        try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 if self.readiness.isReady {
                     do {
                         try await self.publishIfGrown()
-                    } catch {
+                    } catch where !Task.isCancelled {
                         self.logger.error("checkpoint publication failed", metadata: ["error": "\(error)"])
                     }
                 }
