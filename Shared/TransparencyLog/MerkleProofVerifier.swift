@@ -59,18 +59,16 @@ public enum MerkleProofVerifier {
         root2: [UInt8],
         proof: [[UInt8]]
     ) throws(ProofError) {
-        guard size1 >= 0, size2 >= size1 else { throw ProofError("size \(size2) is smaller than size \(size1)") }
-        guard proof.allSatisfy({ $0.count == MerkleTree.hashSize }) else { throw ProofError("hashes must be 32 bytes") }
+        // A proof from the empty tree proves nothing (as transparency-dev's verifier holds).
+        guard size1 >= 1 else { throw ProofError("consistency needs a first tree of size at least 1") }
+        guard size2 >= size1 else { throw ProofError("size \(size2) is smaller than size \(size1)") }
         if size1 == size2 {
             guard proof.isEmpty else { throw ProofError("proof between equal sizes must be empty") }
             guard root1 == root2 else { throw ProofError("equal sizes with different roots") }
             return
         }
-        if size1 == 0 {
-            // Every tree is consistent with the empty one; there is nothing to prove.
-            guard proof.isEmpty else { throw ProofError("proof from the empty tree must be empty") }
-            return
-        }
+        guard root1.count == MerkleTree.hashSize, root2.count == MerkleTree.hashSize, proof.allSatisfy({ $0.count == MerkleTree.hashSize })
+        else { throw ProofError("hashes must be 32 bytes") }
         guard !proof.isEmpty else { throw ProofError("empty consistency proof") }
         var path = proof
         if size1 & (size1 - 1) == 0 { path.insert(root1, at: 0) }

@@ -71,8 +71,10 @@ import Testing
 
     @Test func edgeCasesOfConsistency() throws {
         let root = MerkleReference.root(MerkleReference.leaves(3)[...])
-        try MerkleProofVerifier.verifyConsistency(from: 0, to: 3, root1: MerkleTree.emptyRoot, root2: root, proof: [])
         try MerkleProofVerifier.verifyConsistency(from: 3, to: 3, root1: root, root2: root, proof: [])
+        // From the empty tree there is nothing to prove; transparency-dev's verifier rejects it too.
+        #expect(throws: ProofError.self) { try MerkleProofVerifier.verifyConsistency(from: 0, to: 3, root1: MerkleTree.emptyRoot, root2: root, proof: []) }
+        #expect(throws: ProofError.self) { try MerkleProofVerifier.verifyConsistency(from: 1, to: 3, root1: [1, 2], root2: root, proof: [root]) }
         #expect(throws: ProofError.self) { try MerkleProofVerifier.verifyConsistency(from: 3, to: 3, root1: root, root2: MerkleTree.emptyRoot, proof: []) }
         #expect(throws: ProofError.self) { try MerkleProofVerifier.verifyConsistency(from: 3, to: 2, root1: root, root2: root, proof: []) }
         #expect(throws: ProofError.self) { try MerkleProofVerifier.verifyConsistency(from: 0, to: 3, root1: root, root2: root, proof: [root]) }
