@@ -27,7 +27,7 @@ struct DevTokenCommand: AsyncParsableCommand {
         let now = Date()
         let token = AccessToken(
             iss: issuer, sub: subject, aud: audience, exp: now.addingTimeInterval(TimeInterval(ttl)), iat: now, jti: UUID().uuidString,
-            sid: nil, role: role, fhirUser: fhirUser, scope: scope
+            sid: "dev-" + UUID().uuidString, role: role, fhirUser: fhirUser, scope: scope
         )
         print(try await keys.sign(token, kid: JWKIdentifier(string: kid)))
     }

@@ -7,6 +7,7 @@ public struct AccessToken: JWTPayload, Sendable {
     public var sub: SubjectClaim
     public var aud: AudienceClaim
     public var exp: ExpirationClaim
+    public var nbf: NotBeforeClaim?
     public var iat: IssuedAtClaim
     public var jti: IDClaim
     public var sid: String?
@@ -22,8 +23,9 @@ public struct AccessToken: JWTPayload, Sendable {
         self.iss = IssuerClaim(value: iss)
         self.sub = SubjectClaim(value: sub)
         self.aud = AudienceClaim(value: [aud])
-        self.exp = ExpirationClaim(value: exp)
-        self.iat = IssuedAtClaim(value: iat)
+        // Whole seconds: NumericDate allows fractions, but most verifiers expect integers.
+        self.exp = ExpirationClaim(value: Date(timeIntervalSince1970: exp.timeIntervalSince1970.rounded(.down)))
+        self.iat = IssuedAtClaim(value: Date(timeIntervalSince1970: iat.timeIntervalSince1970.rounded(.down)))
         self.jti = IDClaim(value: jti)
         self.sid = sid
         self.role = role
@@ -33,6 +35,7 @@ public struct AccessToken: JWTPayload, Sendable {
 
     public func verify(using algorithm: some JWTAlgorithm) async throws {
         try exp.verifyNotExpired()
+        try nbf?.verifyNotBefore()
     }
 
     public var scopes: Set<String> { Set(scope.split(separator: " ").map(String.init)) }

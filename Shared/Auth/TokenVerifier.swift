@@ -30,12 +30,16 @@ public actor TokenVerifier {
     }
 
     public func verify(_ token: String) async throws(Problem) -> AccessToken {
-        if keys != nil, let kid = Self.keyID(of: token), !knownKeyIDs.contains(kid), canRefresh {
+        // Identity always names its key. Without this check jwt-kit would try its default key.
+        guard let kid = Self.keyID(of: token), !kid.isEmpty else { throw Problem.unauthorized("the token names no key (kid)") }
+        if keys != nil, !knownKeyIDs.contains(kid), canRefresh {
             keys = nil  // a key we have not seen: identity may have rotated; refetch once
         }
         let payload: AccessToken
         do {
-            payload = try await currentKeys().verify(token, as: AccessToken.self)
+            let keys = try await currentKeys()
+            guard knownKeyIDs.contains(kid) else { throw Problem.unauthorized("the token is signed with an unknown key") }
+            payload = try await keys.verify(token, as: AccessToken.self)
         } catch let problem as Problem {
             throw problem
         } catch {
@@ -56,7 +60,7 @@ public actor TokenVerifier {
 
     static func rejection(_ error: any Error) -> Problem {
         if let error = error as? JWTError, error.errorType == .claimVerificationFailure {
-            return .unauthorized("the token has expired")
+            return .unauthorized("the token has expired or is not valid yet")
         }
         return .unauthorized("the token is not valid")
     }

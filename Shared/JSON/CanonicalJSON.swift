@@ -7,26 +7,32 @@ public struct CanonicalizationError: Error, Sendable, Equatable, CustomStringCon
 extension JSONValue {
     /// The RFC 8785 bytes: members sorted by UTF-16 code units, numbers as ECMAScript prints the
     /// IEEE double they denote, minimal string escaping, no whitespace.
-    public func canonicalized() throws(CanonicalizationError) -> [UInt8] {
+    ///
+    /// With `exactIntegers`, an integer beyond ±2^53 (which a double would silently round) is an
+    /// error instead, as the Python rfc8785 package does: a ledger entry must hash what was sent.
+    public func canonicalized(exactIntegers: Bool = false) throws(CanonicalizationError) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256)
-        try writeCanonical(into: &out)
+        try writeCanonical(into: &out, exactIntegers: exactIntegers)
         return out
     }
 
-    private func writeCanonical(into out: inout [UInt8]) throws(CanonicalizationError) {
+    private func writeCanonical(into out: inout [UInt8], exactIntegers: Bool) throws(CanonicalizationError) {
         switch self {
         case .null, .bool, .string: write(into: &out)
         case .number(let text):
             guard let double = Double(text), double.isFinite else {
                 throw CanonicalizationError(message: "number \(text) is outside the IEEE 754 double range")
             }
+            if exactIntegers, !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }), abs(double) > 9_007_199_254_740_991 {
+                throw CanonicalizationError(message: "integer \(text) is beyond ±2^53-1 and would lose precision")
+            }
             out.append(contentsOf: ECMAScriptNumber.format(double).utf8)
         case .array(let elements):
             out.append(UInt8(ascii: "["))
             for (i, element) in elements.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
-                try element.writeCanonical(into: &out)
+                try element.writeCanonical(into: &out, exactIntegers: exactIntegers)
             }
             out.append(UInt8(ascii: "]"))
         case .object(let members):
@@ -36,7 +42,7 @@ extension JSONValue {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
                 JSONValue.writeString(member.key, into: &out)
                 out.append(UInt8(ascii: ":"))
-                try member.value.writeCanonical(into: &out)
+                try member.value.writeCanonical(into: &out, exactIntegers: exactIntegers)
             }
             out.append(UInt8(ascii: "}"))
         }

@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import MedLedgerCore
@@ -20,6 +21,10 @@ import Testing
             ("Bearer " + (try await fixture.tokens.token(scope: "medledger/ledger.append", audience: "other")), .unauthorized, "audience"),
             ("Bearer " + (try await fixture.tokens.token(scope: "medledger/ledger.append", issuer: "http://evil")), .unauthorized, "issuer"),
             ("Bearer " + (try await stranger.token(scope: "medledger/ledger.append")), .unauthorized, "unknown key"),
+            (
+                "Bearer " + (try await fixture.tokens.token(scope: "medledger/ledger.append", notBefore: Date().addingTimeInterval(3600))),
+                .unauthorized, "not valid yet"
+            ),
         ]
         try await fixture.app().test(.router) { client in
             for (authorization, status, what) in cases {

@@ -23,6 +23,7 @@ import Testing
         (#"{"entries":[{"idempotencyKey":"k"}]}"#, .badRequest),
         (#"{"entries":[{"idempotencyKey":"k","entry":[1,2]}]}"#, .badRequest),
         (#"{"entries":[{"idempotencyKey":"k","entry":{"n":1e999}}]}"#, .badRequest),
+        (#"{"entries":[{"idempotencyKey":"k","entry":{"n":12345678901234567890}}]}"#, .badRequest),
         (#"{"entries":[{"idempotencyKey":"k","entry":{},"extra":1}]}"#, .badRequest),
         (#"{"entries":[{"idempotencyKey":"k","entry":{"a":1,"a":2}}]}"#, .badRequest),
         (#"{"entries":[],"more":1}"#, .badRequest),

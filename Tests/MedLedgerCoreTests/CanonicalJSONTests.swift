@@ -54,6 +54,14 @@ import Testing
         #expect(try canonical("[1e-400, 1.50, -0.0, 100, 1e21, 1e-7, 123e-2]") == "[0,1.5,0,100,1e+21,1e-7,1.23]")
     }
 
+    @Test func exactIntegersRejectsWhatADoubleWouldRound() throws {
+        let big = try JSONParser.parse(#"{"n":12345678901234567890}"#)
+        #expect(String(decoding: try big.canonicalized(), as: UTF8.self) == #"{"n":12345678901234567000}"#)
+        #expect(throws: CanonicalizationError.self) { try big.canonicalized(exactIntegers: true) }
+        let fine = try JSONParser.parse(#"[9007199254740991, -9007199254740991, 1e300, 0.1]"#)
+        #expect(String(decoding: try fine.canonicalized(exactIntegers: true), as: UTF8.self) == "[9007199254740991,-9007199254740991,1e+300,0.1]")
+    }
+
     @Test func escapesOnlyWhatJSONRequires() throws {
         #expect(try canonical(#""\u0000\u001f\u007f\u2028<>&'""#) == "\"\\u0000\\u001f\u{7f}\u{2028}<>&'\"")
     }

@@ -28,13 +28,15 @@ public struct TestTokens: Sendable {
         subject: String = "test-client",
         issuer: String = TestTokens.issuer,
         audience: String = TestTokens.audience,
-        lifetime: TimeInterval = 900
+        lifetime: TimeInterval = 900,
+        notBefore: Date? = nil
     ) async throws -> String {
         let now = Date()
-        let claims = AccessToken(
+        var claims = AccessToken(
             iss: issuer, sub: subject, aud: audience, exp: now.addingTimeInterval(lifetime), iat: now, jti: UUID().uuidString,
             sid: nil, role: role, fhirUser: nil, scope: scope
         )
+        claims.nbf = notBefore.map { NotBeforeClaim(value: $0) }
         return try await keys.sign(claims, kid: JWKIdentifier(string: kid))
     }
 }

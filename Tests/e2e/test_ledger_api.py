@@ -12,6 +12,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import jwt
 import ledgerlib
 import pytest
 import requests
@@ -475,6 +476,27 @@ def test_append_requires_a_valid_token(ledger, tokens, uniq):
     # None of the rejected requests stored anything under the key (n=1 would win).
     wait_for_size(ledger, idx + 1)
     assert json.loads(ledger.entry_bytes(idx))["n"] == 2
+
+
+def test_cli_dev_token_claims(tokens, stack, medledger):
+    """`medledger dev-token` mints the contract's claims, verifiable with the public JWK."""
+    p = run_cli(
+        medledger, "dev-token", "--key", stack["DEV_JWT_KEY"], "--issuer", stack["DEV_JWT_ISSUER"],
+        "--audience", "medledger", "--subject", "e2e-claims", "--role", "practitioner",
+        "--scope", "user/DiagnosticReport.rs openid", "--fhir-user", "Practitioner/e2e", "--ttl", "600",
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr.decode()
+    token = p.stdout.decode().strip()
+    jwk = tokens.signing_jwk()
+    public = jwt.PyJWK({k: v for k, v in jwk.items() if k != "d"}, algorithm="EdDSA").key
+    header = jwt.get_unverified_header(token)
+    assert header["alg"] == "EdDSA" and header.get("kid") == jwk.get("kid"), header
+    claims = jwt.decode(token, public, algorithms=["EdDSA"], audience="medledger", issuer=stack["DEV_JWT_ISSUER"])
+    missing = {"iss", "sub", "aud", "exp", "iat", "jti", "sid", "role", "scope", "fhirUser"} - set(claims)
+    assert not missing, f"dev-token lacks {sorted(missing)}: {claims}"
+    assert claims["sub"] == "e2e-claims" and claims["role"] == "practitioner"
+    assert claims["scope"] == "user/DiagnosticReport.rs openid" and claims["fhirUser"] == "Practitioner/e2e"
+    assert abs(claims["exp"] - claims["iat"] - 600) <= 1 and abs(claims["iat"] - time.time()) < 120
 
 
 def test_public_reads_need_no_token(ledger, uniq, stack):

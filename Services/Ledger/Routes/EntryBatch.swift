@@ -37,7 +37,7 @@ struct EntryBatch {
         guard entry.isObject else { throw Problem.badRequest("entries[\(i)].entry must be a JSON object, got \(entry.typeName)") }
         let data: [UInt8]
         do {
-            data = try entry.canonicalized()
+            data = try entry.canonicalized(exactIntegers: true)
         } catch {
             throw Problem.badRequest("entries[\(i)].entry cannot be canonicalised (RFC 8785): \(error.message)")
         }
