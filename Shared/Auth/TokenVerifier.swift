@@ -16,9 +16,16 @@ public actor TokenVerifier {
     let httpClient: HTTPClient
     let logger: Logger
     let refreshInterval: Duration
-    var keys: JWTKeyCollection?
-    var knownKeyIDs: Set<String> = []
+    var keys: LoadedKeys?
+    /// The fetch under way, shared by every request that arrives meanwhile (a burst right after
+    /// start must not see "keys unavailable" while the first fetch is still running).
+    var loading: Task<LoadedKeys, any Error>?
     var lastLoad: ContinuousClock.Instant?
+
+    struct LoadedKeys: Sendable {
+        var collection: JWTKeyCollection
+        var keyIDs: Set<String>
+    }
 
     public init(jwksURL: URL, issuer: String, audience: String, httpClient: HTTPClient = .shared, logger: Logger, refreshInterval: Duration = .seconds(10)) {
         self.jwksURL = jwksURL
@@ -32,16 +39,14 @@ public actor TokenVerifier {
     public func verify(_ token: String) async throws(Problem) -> AccessToken {
         // Identity always names its key. Without this check jwt-kit would try its default key.
         guard let kid = Self.keyID(of: token), !kid.isEmpty else { throw Problem.unauthorized("the token names no key (kid)") }
-        if keys != nil, !knownKeyIDs.contains(kid), canRefresh {
-            keys = nil  // a key we have not seen: identity may have rotated; refetch once
+        if let keys, !keys.keyIDs.contains(kid), canRefresh {
+            self.keys = nil  // a key we have not seen: identity may have rotated; refetch once
         }
+        let keys = try await currentKeys()
+        guard keys.keyIDs.contains(kid) else { throw Problem.unauthorized("the token is signed with an unknown key") }
         let payload: AccessToken
         do {
-            let keys = try await currentKeys()
-            guard knownKeyIDs.contains(kid) else { throw Problem.unauthorized("the token is signed with an unknown key") }
-            payload = try await keys.verify(token, as: AccessToken.self)
-        } catch let problem as Problem {
-            throw problem
+            payload = try await keys.collection.verify(token, as: AccessToken.self)
         } catch {
             throw Self.rejection(error)
         }
@@ -70,29 +75,44 @@ public actor TokenVerifier {
         return ContinuousClock.now - lastLoad >= refreshInterval
     }
 
-    private func currentKeys() async throws(Problem) -> JWTKeyCollection {
+    private func currentKeys() async throws(Problem) -> LoadedKeys {
         if let keys { return keys }
-        guard canRefresh else { throw Problem(.serviceUnavailable, "token keys are unavailable; retry later") }
-        lastLoad = .now
+        let task: Task<LoadedKeys, any Error>
+        if let loading {
+            task = loading
+        } else {
+            guard canRefresh else { throw Problem(.serviceUnavailable, "token keys are unavailable; retry later") }
+            lastLoad = .now
+            task = Task { [jwksURL, httpClient] in try await Self.load(jwksURL, httpClient: httpClient) }
+            loading = task
+        }
         do {
-            let json = try await fetchJWKS()
-            let collection = try await JWTKeyCollection().add(jwksJSON: json)
-            keys = collection
-            knownKeyIDs = Set((try JSONParser.parse(json)["keys"]?.arrayValue ?? []).compactMap { $0["kid"]?.stringValue })
-            return collection
+            let loaded = try await task.value
+            if loading == task {
+                loading = nil
+                keys = loaded
+            }
+            return loaded
         } catch {
-            logger.warning("could not load JWKS", metadata: ["url": "\(jwksURL)", "error": "\(error)"])
+            if loading == task {
+                loading = nil
+                logger.warning("could not load JWKS", metadata: ["url": "\(jwksURL)", "error": "\(error)"])
+            }
             throw Problem(.serviceUnavailable, "token keys are unavailable; retry later")
         }
     }
 
-    private func fetchJWKS() async throws -> String {
-        if jwksURL.isFileURL {
-            return try String(contentsOf: jwksURL, encoding: .utf8)
+    static func load(_ url: URL, httpClient: HTTPClient) async throws -> LoadedKeys {
+        let json: String
+        if url.isFileURL {
+            json = try String(contentsOf: url, encoding: .utf8)
+        } else {
+            let response = try await httpClient.execute(HTTPClientRequest(url: url.absoluteString), timeout: .seconds(5))
+            guard response.status == .ok else { throw Problem(.serviceUnavailable, "JWKS answered \(response.status.code)") }
+            json = String(buffer: try await response.body.collect(upTo: 1 << 20))
         }
-        let response = try await httpClient.execute(HTTPClientRequest(url: jwksURL.absoluteString), timeout: .seconds(5))
-        guard response.status == .ok else { throw Problem(.serviceUnavailable, "JWKS answered \(response.status.code)") }
-        let body = try await response.body.collect(upTo: 1 << 20)
-        return String(buffer: body)
+        let collection = try await JWTKeyCollection().add(jwksJSON: json)
+        let ids = (try JSONParser.parse(json)["keys"]?.arrayValue ?? []).compactMap { $0["kid"]?.stringValue }
+        return LoadedKeys(collection: collection, keyIDs: Set(ids))
     }
 }

@@ -39,3 +39,18 @@ import Testing
         }
     }
 }
+
+@Suite struct TokenVerifierBurstTests {
+    /// Many first requests at once share one JWKS fetch; none sees "keys unavailable".
+    @Test func concurrentFirstRequestsShareOneLoad() async throws {
+        let tokens = try await TestTokens()
+        let verifier = TokenVerifier(jwksURL: tokens.jwksURL, issuer: TestTokens.issuer, audience: TestTokens.audience, logger: Logger(label: "test"))
+        let token = try await tokens.token(scope: "a")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<32 {
+                group.addTask { _ = try await verifier.verify(token) }
+            }
+            try await group.waitForAll()
+        }
+    }
+}

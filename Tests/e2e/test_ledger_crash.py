@@ -54,9 +54,22 @@ def _canon(entry) -> bytes:
 
 
 def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free 127.0.0.1 port outside the kernel's ephemeral range: the process is restarted on
+    the same port, and an ephemeral port may meanwhile become the source port of any outgoing
+    connection on the machine, which would make the restart fail with EADDRINUSE."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    candidates = range(20000, low) if low > 21000 else range(high + 1, 65536)
+    for port in random.Random().sample(candidates, min(50, len(candidates))):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.fail(f"no free 127.0.0.1 port in {candidates}", pytrace=False)
 
 
 def _read_kv(path: Path) -> dict[str, str]:
