@@ -35,6 +35,28 @@ public enum MerkleTree {
         }
     }
 
+    /// The root of a complete subtree from its 2^k hashes, concatenated (as tiles store them).
+    /// Hashes pairs in place, level by level, without allocating per hash: proofs compute many of these.
+    public static func completeRoot(ofConcatenated hashes: ArraySlice<UInt8>) -> [UInt8] {
+        var buffer = Array(hashes)
+        var count = buffer.count / hashSize
+        precondition(count > 0 && count & (count - 1) == 0 && buffer.count == count * hashSize)
+        buffer.withUnsafeMutableBytes { bytes in
+            while count > 1 {
+                for pair in 0..<count / 2 {
+                    var hasher = SHA256()
+                    withUnsafeBytes(of: UInt8(0x01)) { hasher.update(bufferPointer: $0) }
+                    hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: bytes[pair * 2 * hashSize..<(pair + 1) * 2 * hashSize]))
+                    hasher.finalize().withUnsafeBytes { digest in
+                        UnsafeMutableRawBufferPointer(rebasing: bytes[pair * hashSize..<(pair + 1) * hashSize]).copyMemory(from: digest)
+                    }
+                }
+                count /= 2
+            }
+        }
+        return Array(buffer.prefix(hashSize))
+    }
+
     /// The largest power of two strictly less than `n` (n ≥ 2), RFC 6962's k.
     public static func largestPowerOfTwo(below n: Int) -> Int {
         precondition(n >= 2)

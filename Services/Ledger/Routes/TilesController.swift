@@ -29,7 +29,7 @@ struct TilesController {
     func hashTile(_ path: TilePath, context: ServiceRequestContext) async throws -> [UInt8] {
         let key = TileKey(level: path.level!, index: path.index)
         let length = path.count * MerkleTree.hashSize
-        guard let bytes = try await tiles.tiles([key], logger: context.logger)[key], bytes.count >= length else {
+        guard let bytes = try await tiles.tiles([key: length], logger: context.logger)[key], bytes.count >= length else {
             throw Problem.notFound("tile/\(path.path) does not exist (yet)")
         }
         return Array(bytes.prefix(length))

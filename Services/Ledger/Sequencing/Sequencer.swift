@@ -98,7 +98,26 @@ actor Sequencer: Service {
         let tiles = tiles
         return try await Database.transaction(postgres, logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
-            let (size, root) = try await Self.treeState(connection, logger: logger)
+            // One statement after the lock (so its snapshot sees every earlier batch): the tree
+            // state and which of these idempotency keys already have an index.
+            let keys = Array(Set(entries.map(\.idempotencyKey)))
+            var size: Int64 = 0
+            var root: [UInt8] = []
+            var assigned: [String: Int64] = [:]
+            let state = try await connection.query(
+                """
+                SELECT s.size, s.root, k.keys, k.indices FROM tree_state s,
+                    LATERAL (SELECT array_agg(idempotency_key) AS keys, array_agg(idx) AS indices
+                             FROM leaves WHERE idempotency_key = ANY(\(keys))) k
+                WHERE s.id = 1
+                """,
+                logger: logger
+            )
+            for try await (storedSize, storedRoot, knownKeys, knownIndices) in state.decode((Int64, ByteBuffer, [String]?, [Int64]?).self) {
+                size = storedSize
+                root = Array(storedRoot.readableBytesView)
+                for (key, index) in zip(knownKeys ?? [], knownIndices ?? []) { assigned[key] = index }
+            }
             var frontier: TreeFrontier
             if let cached, cached.size == size {
                 frontier = cached
@@ -109,10 +128,6 @@ actor Sequencer: Service {
                 }
             }
             // Idempotency: keys seen before keep their first index, also within this batch.
-            let keys = Array(Set(entries.map(\.idempotencyKey)))
-            var assigned: [String: Int64] = [:]
-            let existing = try await connection.query("SELECT idempotency_key, idx FROM leaves WHERE idempotency_key = ANY(\(keys))", logger: logger)
-            for try await (key, index) in existing.decode((String, Int64).self) { assigned[key] = index }
             var indices: [Int64] = []
             var fresh: [PreparedEntry] = []
             var next = size
@@ -128,25 +143,21 @@ actor Sequencer: Service {
             }
             guard !fresh.isEmpty else { return (indices, frontier) }
             let tileWrites = frontier.append(fresh.map(\.leafHash))
+            // All writes in one statement (data-modifying CTEs always run to completion).
             try await connection.query(
                 """
-                INSERT INTO leaves (idx, idempotency_key, data, leaf_hash)
-                SELECT * FROM unnest(\(Array(size..<next))::bigint[], \(fresh.map(\.idempotencyKey))::text[],
-                    \(fresh.map { ByteBuffer(bytes: $0.data) })::bytea[], \(fresh.map { ByteBuffer(bytes: $0.leafHash) })::bytea[])
+                WITH new_leaves AS (
+                    INSERT INTO leaves (idx, idempotency_key, data, leaf_hash)
+                    SELECT * FROM unnest(\(Array(size..<next))::bigint[], \(fresh.map(\.idempotencyKey))::text[],
+                        \(fresh.map { ByteBuffer(bytes: $0.data) })::bytea[], \(fresh.map { ByteBuffer(bytes: $0.leafHash) })::bytea[])
+                ), new_tiles AS (
+                    INSERT INTO tiles (level, idx, hashes)
+                    SELECT * FROM unnest(\(tileWrites.map { Int32($0.key.level) })::integer[], \(tileWrites.map(\.key.index))::bigint[],
+                        \(tileWrites.map { ByteBuffer(bytes: $0.hashes.flatMap { $0 }) })::bytea[])
+                    ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes
+                )
+                UPDATE tree_state SET size = \(frontier.size), root = \(ByteBuffer(bytes: frontier.root)), updated_at = now() WHERE id = 1
                 """,
-                logger: logger
-            )
-            try await connection.query(
-                """
-                INSERT INTO tiles (level, idx, hashes)
-                SELECT * FROM unnest(\(tileWrites.map { Int32($0.key.level) })::integer[], \(tileWrites.map(\.key.index))::bigint[],
-                    \(tileWrites.map { ByteBuffer(bytes: $0.hashes.flatMap { $0 }) })::bytea[])
-                ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes
-                """,
-                logger: logger
-            )
-            try await connection.query(
-                "UPDATE tree_state SET size = \(frontier.size), root = \(ByteBuffer(bytes: frontier.root)), updated_at = now() WHERE id = 1",
                 logger: logger
             )
             return (indices, frontier)
