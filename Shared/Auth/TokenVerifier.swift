@@ -21,6 +21,10 @@ public actor TokenVerifier {
     /// start must not see "keys unavailable" while the first fetch is still running).
     var loading: Task<LoadedKeys, any Error>?
     var lastLoad: ContinuousClock.Instant?
+    /// Tokens already verified, until they expire: a service sends the same token with every
+    /// request, and checking its Ed25519 signature each time was a quarter of a write's CPU.
+    var verified: [String: AccessToken] = [:]
+    let verifiedLimit = 10_000
 
     struct LoadedKeys: Sendable {
         var collection: JWTKeyCollection
@@ -37,9 +41,25 @@ public actor TokenVerifier {
     }
 
     public func verify(_ token: String) async throws(Problem) -> AccessToken {
+        if let known = verified[token] {
+            guard known.exp.value > Date() else {
+                verified[token] = nil
+                throw Problem.unauthorized("the token has expired or is not valid yet")
+            }
+            return known
+        }
+        let payload = try await verifyUncached(token)
+        // Only tokens already valid are kept (one with a future nbf is rejected above).
+        if verified.count >= verifiedLimit { verified.removeAll(keepingCapacity: true) }
+        verified[token] = payload
+        return payload
+    }
+
+    func verifyUncached(_ token: String) async throws(Problem) -> AccessToken {
         // Identity always names its key. Without this check jwt-kit would try its default key.
         guard let kid = Self.keyID(of: token), !kid.isEmpty else { throw Problem.unauthorized("the token names no key (kid)") }
         if let keys, !keys.keyIDs.contains(kid), canRefresh {
+            verified.removeAll()
             self.keys = nil  // a key we have not seen: identity may have rotated; refetch once
         }
         let keys = try await currentKeys()

@@ -10,12 +10,22 @@ import Synchronization
 final class TileStore: Sendable {
     let postgres: PostgresClient
     private let cache = Mutex<[TileKey: [UInt8]]>([:])
+    /// Hashes of subtrees inside full tiles (immutable), so proofs do not rehash them each time.
+    private let nodes = Mutex<[NodeID: [UInt8]]>([:])
     /// 8192 tiles ≤ 64 MiB: all level-0 tiles of a 2M-entry log.
     let cacheLimit: Int
+    let nodeCacheLimit: Int
 
-    init(postgres: PostgresClient, cacheLimit: Int = 8192) {
+    init(postgres: PostgresClient, cacheLimit: Int = 8192, nodeCacheLimit: Int = 500_000) {
         self.postgres = postgres
         self.cacheLimit = cacheLimit
+        self.nodeCacheLimit = nodeCacheLimit
+    }
+
+    /// Bounded caches drop a quarter of their entries (arbitrary ones) when full, not everything.
+    static func makeRoom<Key, Value>(in cache: inout [Key: Value], for count: Int, limit: Int) {
+        guard cache.count + count > limit else { return }
+        for key in Array(cache.keys.prefix(max(limit / 4, count))) { cache[key] = nil }
     }
 
     /// Stored bytes of tiles, each at least as long as asked for when the database has that much.
@@ -43,7 +53,7 @@ final class TileStore: Sendable {
             fetched.append((key, bytes))
         }
         cache.withLock { cache in
-            if cache.count + fetched.count > cacheLimit { cache.removeAll(keepingCapacity: true) }
+            Self.makeRoom(in: &cache, for: fetched.count, limit: cacheLimit)
             for (key, bytes) in fetched where (cache[key]?.count ?? 0) < bytes.count { cache[key] = bytes }
         }
         return found
@@ -51,19 +61,31 @@ final class TileStore: Sendable {
 
     /// Hashes of the given complete subtrees.
     func hashes(of nodes: Set<NodeID>, logger: Logger) async throws -> [NodeID: [UInt8]] {
-        let locations = Dictionary(uniqueKeysWithValues: nodes.map { ($0, $0.tileLocation) })
+        var result = self.nodes.withLock { cache in
+            nodes.reduce(into: [NodeID: [UInt8]]()) { found, node in found[node] = cache[node] }
+        }
+        let locations = Dictionary(uniqueKeysWithValues: nodes.filter { result[$0] == nil }.map { ($0, $0.tileLocation) })
+        guard !locations.isEmpty else { return result }
         var needed: [TileKey: Int] = [:]
         for location in locations.values {
             needed[location.tile] = max(needed[location.tile] ?? 0, location.range.upperBound * MerkleTree.hashSize)
         }
         let tiles = try await tiles(needed, logger: logger)
-        var result: [NodeID: [UInt8]] = [:]
+        var immutable: [(NodeID, [UInt8])] = []
         for (node, location) in locations {
             let range = location.range.lowerBound * MerkleTree.hashSize..<location.range.upperBound * MerkleTree.hashSize
             guard let bytes = tiles[location.tile], bytes.count >= range.upperBound else {
                 throw LedgerError.treeDataMissing("tile \(location.tile.level)/\(location.tile.index) lacks hashes for node \(node.level)/\(node.index)")
             }
-            result[node] = MerkleTree.completeRoot(ofConcatenated: bytes[range])
+            let hash = MerkleTree.completeRoot(ofConcatenated: bytes[range])
+            result[node] = hash
+            if bytes.count == TilePath.width * MerkleTree.hashSize, location.range.count > 1 { immutable.append((node, hash)) }
+        }
+        if !immutable.isEmpty {
+            self.nodes.withLock { cache in
+                Self.makeRoom(in: &cache, for: immutable.count, limit: nodeCacheLimit)
+                for (node, hash) in immutable { cache[node] = hash }
+            }
         }
         return result
     }
