@@ -39,6 +39,4 @@ public struct AccessToken: JWTPayload, Sendable {
     }
 
     public var scopes: Set<String> { Set(scope.split(separator: " ").map(String.init)) }
-
-    public func hasScope(_ scope: String) -> Bool { scopes.contains(scope) }
 }

@@ -19,12 +19,6 @@ public struct ServiceRequestContext: RequestContext {
         encoder.outputFormatting = [.withoutEscapingSlashes]
         return encoder
     }
-
-    /// The verified token; routes behind `BearerAuthMiddleware` always have one.
-    public func requireToken() throws(Problem) -> AccessToken {
-        guard let token else { throw Problem.unauthorized("a bearer token is required") }
-        return token
-    }
 }
 
 /// Requires a valid bearer token and, optionally, roles or scopes (any of those listed).

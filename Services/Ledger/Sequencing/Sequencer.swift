@@ -101,7 +101,7 @@ actor Sequencer: Service {
             // One statement after the lock (so its snapshot sees every earlier batch): the tree
             // state and which of these idempotency keys already have an index.
             let keys = Array(Set(entries.map(\.idempotencyKey)))
-            var size: Int64 = 0
+            var size: Int64?
             var root: [UInt8] = []
             var assigned: [String: Int64] = [:]
             let state = try await connection.query(
@@ -118,6 +118,7 @@ actor Sequencer: Service {
                 root = Array(storedRoot.readableBytesView)
                 for (key, index) in zip(knownKeys ?? [], knownIndices ?? []) { assigned[key] = index }
             }
+            guard let size else { throw LedgerError.treeDataMissing("tree_state row") }
             var frontier: TreeFrontier
             if let cached, cached.size == size {
                 frontier = cached
