@@ -5,6 +5,6 @@ struct MedLedgerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "medledger",
         abstract: "MedLedger client tool: offline proof verification, key generation, canonical JSON.",
-        subcommands: [VerifyCommand.self, KeygenCommand.self, CanonicalJSONCommand.self, DevKeygenCommand.self, DevTokenCommand.self]
+        subcommands: [VerifyCommand.self, KeygenCommand.self, CanonicalJSONCommand.self]
     )
 }

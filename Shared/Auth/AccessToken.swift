@@ -15,10 +15,12 @@ public struct AccessToken: JWTPayload, Sendable {
     public var fhirUser: String?
     /// Space-separated SMART v2 / MedLedger scopes.
     public var scope: String
+    /// For EHR clients: registered as in-house (`trusted`), so no patient consent is needed.
+    public var trusted: Bool?
 
     public init(
         iss: String, sub: String, aud: String, exp: Date, iat: Date, jti: String, sid: String?, role: String,
-        fhirUser: String?, scope: String
+        fhirUser: String?, scope: String, trusted: Bool? = nil
     ) {
         self.iss = IssuerClaim(value: iss)
         self.sub = SubjectClaim(value: sub)
@@ -31,6 +33,7 @@ public struct AccessToken: JWTPayload, Sendable {
         self.role = role
         self.fhirUser = fhirUser
         self.scope = scope
+        self.trusted = trusted
     }
 
     public func verify(using algorithm: some JWTAlgorithm) async throws {

@@ -2,16 +2,23 @@ public import Foundation
 public import Hummingbird
 import JWTKit
 import Logging
+public import NIOCore
 
 /// The request context of every service: Hummingbird's core plus the verified token, if any.
-public struct ServiceRequestContext: RequestContext {
+public struct ServiceRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public var token: AccessToken?
+    /// The peer's address (nil in router tests), e.g. for login throttling.
+    public let remoteAddress: SocketAddress?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         token = nil
+        remoteAddress = source.channel.remoteAddress
     }
+
+    /// The peer's IP address as text, "unknown" when there is none.
+    public var clientAddress: String { remoteAddress?.ipAddress ?? "unknown" }
 
     /// Plain JSON: no `\/` escapes, which are legal but trip up people reading base64 by hand.
     public var responseEncoder: JSONEncoder {

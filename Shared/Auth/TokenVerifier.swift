@@ -10,10 +10,11 @@ import NIOHTTP1
 /// refetched when a token names an unknown `kid` (key rotation), at most once per
 /// `refreshInterval` so that garbage tokens cannot make us hammer identity.
 public actor TokenVerifier {
-    let jwksURL: URL
+    /// Where the keys come from, for log lines.
+    let source: String
+    let loadJWKS: @Sendable () async throws -> String
     let issuer: String
     let audience: String
-    let httpClient: HTTPClient
     let logger: Logger
     let refreshInterval: Duration
     var keys: LoadedKeys?
@@ -31,11 +32,21 @@ public actor TokenVerifier {
         var keyIDs: Set<String>
     }
 
-    public init(jwksURL: URL, issuer: String, audience: String, httpClient: HTTPClient = .shared, logger: Logger, refreshInterval: Duration = .seconds(10)) {
-        self.jwksURL = jwksURL
+    public init(jwksURL: URL, issuer: String, audience: String, httpClient: HTTPClient = .shared, logger: Logger, refreshInterval: Duration = .seconds(2)) {
+        self.init(source: jwksURL.absoluteString, issuer: issuer, audience: audience, logger: logger, refreshInterval: refreshInterval) {
+            try await Self.fetch(jwksURL, httpClient: httpClient)
+        }
+    }
+
+    /// Keys from somewhere other than a URL: identity verifies its own tokens from its key store.
+    public init(
+        source: String, issuer: String, audience: String, logger: Logger, refreshInterval: Duration = .seconds(2),
+        loadJWKS: @escaping @Sendable () async throws -> String
+    ) {
+        self.source = source
+        self.loadJWKS = loadJWKS
         self.issuer = issuer
         self.audience = audience
-        self.httpClient = httpClient
         self.logger = logger
         self.refreshInterval = refreshInterval
     }
@@ -58,9 +69,14 @@ public actor TokenVerifier {
     func verifyUncached(_ token: String) async throws(Problem) -> AccessToken {
         // Identity always names its key. Without this check jwt-kit would try its default key.
         guard let kid = Self.keyID(of: token), !kid.isEmpty else { throw Problem.unauthorized("the token names no key (kid)") }
-        if let keys, !keys.keyIDs.contains(kid), canRefresh {
-            verified.removeAll()
-            self.keys = nil  // a key we have not seen: identity may have rotated; refetch once
+        if let keys, !keys.keyIDs.contains(kid) {
+            // A key we have not seen: identity may have just rotated. Right after a fetch, wait
+            // for the next one rather than refuse a genuine token (garbage kids share that fetch).
+            if !canRefresh, let lastLoad { try? await Task.sleep(until: lastLoad + refreshInterval, clock: .continuous) }
+            if let current = self.keys, !current.keyIDs.contains(kid), canRefresh {
+                verified.removeAll()
+                self.keys = nil
+            }
         }
         let keys = try await currentKeys()
         guard keys.keyIDs.contains(kid) else { throw Problem.unauthorized("the token is signed with an unknown key") }
@@ -103,7 +119,7 @@ public actor TokenVerifier {
         } else {
             guard canRefresh else { throw Problem(.serviceUnavailable, "token keys are unavailable; retry later") }
             lastLoad = .now
-            task = Task { [jwksURL, httpClient] in try await Self.load(jwksURL, httpClient: httpClient) }
+            task = Task { [loadJWKS] in try await Self.keys(fromJWKS: try await loadJWKS()) }
             loading = task
         }
         do {
@@ -116,21 +132,20 @@ public actor TokenVerifier {
         } catch {
             if loading == task {
                 loading = nil
-                logger.warning("could not load JWKS", metadata: ["url": "\(jwksURL)", "error": "\(error)"])
+                logger.warning("could not load JWKS", metadata: ["source": "\(source)", "error": "\(error)"])
             }
             throw Problem(.serviceUnavailable, "token keys are unavailable; retry later")
         }
     }
 
-    static func load(_ url: URL, httpClient: HTTPClient) async throws -> LoadedKeys {
-        let json: String
-        if url.isFileURL {
-            json = try String(contentsOf: url, encoding: .utf8)
-        } else {
-            let response = try await httpClient.execute(HTTPClientRequest(url: url.absoluteString), timeout: .seconds(5))
-            guard response.status == .ok else { throw Problem(.serviceUnavailable, "JWKS answered \(response.status.code)") }
-            json = String(buffer: try await response.body.collect(upTo: 1 << 20))
-        }
+    static func fetch(_ url: URL, httpClient: HTTPClient) async throws -> String {
+        if url.isFileURL { return try String(contentsOf: url, encoding: .utf8) }
+        let response = try await httpClient.execute(HTTPClientRequest(url: url.absoluteString), timeout: .seconds(5))
+        guard response.status == .ok else { throw Problem(.serviceUnavailable, "JWKS answered \(response.status.code)") }
+        return String(buffer: try await response.body.collect(upTo: 1 << 20))
+    }
+
+    static func keys(fromJWKS json: String) async throws -> LoadedKeys {
         let collection = try await JWTKeyCollection().add(jwksJSON: json)
         let ids = (try JSONParser.parse(json)["keys"]?.arrayValue ?? []).compactMap { $0["kid"]?.stringValue }
         return LoadedKeys(collection: collection, keyIDs: Set(ids))

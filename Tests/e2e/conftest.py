@@ -1,10 +1,11 @@
-"""Fixtures for the black-box tests against a running ledger.
+"""Fixtures for the black-box tests against a running stack.
 
 The stack is started by `deploy/local/stack up`, which writes KEY=value lines to a
-stack.env file; STACK_ENV names that file. All tests of a run share one ledger, so
-tests never assume absolute indices or tree sizes: they compare against what they
-appended themselves, and every entry carries a unique prefix (the `uniq` fixture).
-Helpers that are not fixtures live in e2e_support.py and ledgerlib.py.
+stack.env file; STACK_ENV names that file. All tests of a run share one ledger and one
+identity, so tests never assume absolute indices or tree sizes (they compare against what
+they appended themselves, and every entry carries a unique prefix: the `uniq` fixture), and
+every account they create has a unique username.
+Helpers that are not fixtures live in e2e_support.py, identitylib.py and ledgerlib.py.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import identitylib
 import pytest
 import requests
-from e2e_support import Ledger, Tokens, load_stack_env, unique_name
+from e2e_support import Ledger, LocalIssuer, load_stack_env, service_token as _service_token, unique_name
 
 
 @pytest.fixture(scope="session")
@@ -34,21 +36,53 @@ def medledger(stack) -> Path:
 
 @pytest.fixture(scope="session")
 def ledger(stack) -> Ledger:
-    """HTTP client for the running ledger; fails the test if it is not ready."""
+    """HTTP client for the running ledger (writes with the script client's token from
+    identity); fails the test if it is not ready."""
     client = Ledger(stack)
-    try:
-        r = client.get("/health/ready", timeout=10)
-    except requests.RequestException as e:
-        pytest.fail(f"ledger at {client.base} is not reachable: {e}", pytrace=False)
-    if r.status_code != 200:
-        pytest.fail(f"ledger at {client.base} is not ready: {r.status_code} {r.text[:200]}", pytrace=False)
+    _ready(client.base, "ledger")
     return client
 
 
+def _ready(base: str, what: str) -> None:
+    try:
+        r = requests.get(base + "/health/ready", timeout=10)
+    except requests.RequestException as e:
+        pytest.fail(f"{what} at {base} is not reachable: {e}", pytrace=False)
+    if r.status_code != 200:
+        pytest.fail(f"{what} at {base} is not ready: {r.status_code} {r.text[:200]}", pytrace=False)
+
+
 @pytest.fixture(scope="session")
-def tokens(stack, medledger) -> Tokens:
-    """Token minting: tokens.cli(...) via `medledger dev-token`, tokens.pyjwt(...) via PyJWT."""
-    return Tokens(stack, medledger)
+def identity(stack) -> identitylib.Identity:
+    """HTTP client for the running identity service; fails the test if it is not ready."""
+    client = identitylib.Identity(stack["IDENTITY_URL"])
+    _ready(client.base, "identity")
+    return client
+
+
+@pytest.fixture
+def service_token(stack, identity) -> str:
+    """The stack's script client's access token (client_credentials at identity, cached per run)."""
+    return _service_token(stack)
+
+
+@pytest.fixture(scope="session")
+def admin(stack, identity) -> identitylib.AdminSession:
+    """The bootstrap admin (ADMIN_USER/ADMIN_PASSWORD); admin.token logs in on demand."""
+    return identitylib.AdminSession(identity, stack["ADMIN_USER"], stack["ADMIN_PASSWORD"])
+
+
+@pytest.fixture(scope="session")
+def users(identity, admin) -> identitylib.Users:
+    """Creates accounts with unique usernames: users.staff("doctor"), users.patient(), ..."""
+    return identitylib.Users(identity, admin)
+
+
+@pytest.fixture(scope="session")
+def local_issuer(stack, tmp_path_factory) -> LocalIssuer:
+    """A token issuer made in Python (Ed25519 key, JWKS file, PyJWT) for ledger processes the
+    tests start themselves: put local_issuer.env() into their environment."""
+    return LocalIssuer(tmp_path_factory.mktemp("local-issuer"), stack["IDENTITY_URL"])
 
 
 @pytest.fixture

@@ -1,17 +1,21 @@
 """Black-box behaviour of the ledger HTTP API and the `medledger verify` CLI.
 
 Oracles: the `rfc8785` package for canonical bytes, ledgerlib's independent RFC 9162
-verifier and signed-note code, PyJWT for tokens the CLI cannot mint.
+verifier and signed-note code, identity's tokens (client_credentials) and PyJWT for forged ones.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import json
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import identitylib
 import jwt
 import ledgerlib
 import pytest
@@ -439,25 +443,44 @@ def _post_one(ledger, key, token, n=0):
     return ledger.post_entries([{"idempotencyKey": key, "entry": {"kind": "e2e-test", "id": key, "n": n}}], token=token)
 
 
-def test_append_requires_a_valid_token(ledger, tokens, uniq):
+def test_append_requires_a_valid_identity_token(ledger, identity, users, stack, service_token, uniq):
+    """The stack's ledger trusts only identity's JWKS: identity's tokens with the append scope
+    pass, identity's tokens without it get 403, anything forged or altered gets 401. (Claim
+    checks that need tokens identity would never issue — wrong audience, expired, ... — run
+    against a ledger process trusting a Python key: test_ledger_process.py.)"""
     key = uniq("auth")
-    pyjwt_valid = tokens.pyjwt()
+    sid_client = (stack["SERVICE_CLIENT_ID"], stack["SERVICE_CLIENT_SECRET"])
+    narrowed = identitylib.token_set(identity.client_credentials(*sid_client, scope="medledger/audit.write"))
+    assert narrowed.scopes == {"medledger/audit.write"}, narrowed.scope
+    doctor = users.staff("doctor")
+    header = identitylib.unverified_header(service_token)
+    claims = identitylib.unverified_claims(service_token)
+    assert APPEND_SCOPE in claims["scope"].split(), claims
     other_key = Ed25519PrivateKey.generate()
+    public_x = identity.jwks()["keys"][0]["x"]
+    hs256_header = identitylib.b64url(json.dumps({"alg": "HS256", "typ": "JWT", "kid": header["kid"]}).encode())
+    hs256_input = f"{hs256_header}.{service_token.split('.')[1]}"
+    hs256 = hmac.new(public_x.encode(), hs256_input.encode(), hashlib.sha256).digest()
     cases = {
         "no token": (None, 401),
         "garbage": ("not-a-jwt", 401),
-        "scope lacking": (tokens.cli("e2e-noscope", "service", "medledger/audit.write"), 403),
-        "scope prefix only": (tokens.pyjwt(scope="medledger/ledger.append.all"), 403),
-        "wrong audience (cli)": (tokens.cli("e2e-aud", "service", APPEND_SCOPE, audience="not-medledger"), 401),
-        "wrong audience": (tokens.pyjwt(aud="other"), 401),
-        "expired": (tokens.pyjwt(iat=int(time.time()) - 7200, exp=int(time.time()) - 3600), 401),
-        "not yet valid (nbf in an hour)": (tokens.pyjwt(nbf=int(time.time()) + 3600), 401),
-        "wrong issuer": (tokens.pyjwt(iss="http://evil.example"), 401),
-        "no exp": (tokens.pyjwt(exp=None), 401),
-        "other signing key": (tokens.pyjwt(key=other_key), 401),
-        "alg none": (_b64url(b'{"alg":"none","typ":"JWT"}') + "." + pyjwt_valid.split(".")[1] + ".", 401),
-        "bad signature": (pyjwt_valid[:-4] + ("AAAA" if not pyjwt_valid.endswith("AAAA") else "BBBB"), 401),
-    }
+        "alg none": (_b64url(b'{"alg":"none","typ":"JWT"}') + "." + service_token.split(".")[1] + ".", 401),
+        "HS256 keyed with identity's public key": (f"{hs256_input}.{identitylib.b64url(hs256)}", 401),
+        "signature altered": (identitylib.tamper_signature(service_token), 401),
+        "payload altered (scope widened)": (
+            identitylib.tamper_claims(narrowed.access_token, scope=f"medledger/audit.write {APPEND_SCOPE}"), 401
+        ),
+        "payload altered (sub)": (identitylib.tamper_claims(service_token, sub="e2e-someone-else"), 401),
+        "unknown key": (jwt.encode({**claims, "jti": str(uuid.uuid4())}, other_key, algorithm="EdDSA",
+                                   headers={"kid": f"e2e-unknown-{uuid.uuid4().hex[:8]}"}), 401),
+        "identity's kid, another key": (
+            jwt.encode({**claims, "jti": str(uuid.uuid4())}, other_key, algorithm="EdDSA", headers={"kid": header["kid"]}),
+            401,
+        ),
+        "identity token without ledger.append": (narrowed.access_token, 403),
+        "doctor's token": (users.token(doctor), 403),
+        "admin's token": (users.admin.token, 403),
+    }  # fmt: skip
     failures = []
     for name, (token, status) in cases.items():
         r = _post_one(ledger, key, token, n=1)
@@ -467,36 +490,16 @@ def test_append_requires_a_valid_token(ledger, tokens, uniq):
             failures.append(str(e).split("\n")[0])
     assert not failures, "\n".join(failures)
 
-    # Positive controls: the independently minted token works, as does a multi-scope one.
-    r = _post_one(ledger, key, tokens.pyjwt(scope=f"openid {APPEND_SCOPE} medledger/audit.write"), n=2)
+    # Positive controls: a token narrowed to the append scope works, as does the full one.
+    only_append = identitylib.token_set(identity.client_credentials(*sid_client, scope=APPEND_SCOPE, method="post"))
+    r = _post_one(ledger, key, only_append.access_token, n=2)
     assert r.status_code == 200, r.text
     idx = r.json()["entries"][0]["index"]
-    r2 = _post_one(ledger, uniq("auth-pyjwt"), pyjwt_valid)
+    r2 = _post_one(ledger, uniq("auth-service"), service_token)
     assert r2.status_code == 200, r2.text
     # None of the rejected requests stored anything under the key (n=1 would win).
     wait_for_size(ledger, idx + 1)
     assert json.loads(ledger.entry_bytes(idx))["n"] == 2
-
-
-def test_cli_dev_token_claims(tokens, stack, medledger):
-    """`medledger dev-token` mints the contract's claims, verifiable with the public JWK."""
-    p = run_cli(
-        medledger, "dev-token", "--key", stack["DEV_JWT_KEY"], "--issuer", stack["DEV_JWT_ISSUER"],
-        "--audience", "medledger", "--subject", "e2e-claims", "--role", "practitioner",
-        "--scope", "user/DiagnosticReport.rs openid", "--fhir-user", "Practitioner/e2e", "--ttl", "600",
-    )  # fmt: skip
-    assert p.returncode == 0, p.stderr.decode()
-    token = p.stdout.decode().strip()
-    jwk = tokens.signing_jwk()
-    public = jwt.PyJWK({k: v for k, v in jwk.items() if k != "d"}, algorithm="EdDSA").key
-    header = jwt.get_unverified_header(token)
-    assert header["alg"] == "EdDSA" and header.get("kid") == jwk.get("kid"), header
-    claims = jwt.decode(token, public, algorithms=["EdDSA"], audience="medledger", issuer=stack["DEV_JWT_ISSUER"])
-    missing = {"iss", "sub", "aud", "exp", "iat", "jti", "sid", "role", "scope", "fhirUser"} - set(claims)
-    assert not missing, f"dev-token lacks {sorted(missing)}: {claims}"
-    assert claims["sub"] == "e2e-claims" and claims["role"] == "practitioner"
-    assert claims["scope"] == "user/DiagnosticReport.rs openid" and claims["fhirUser"] == "Practitioner/e2e"
-    assert abs(claims["exp"] - claims["iat"] - 600) <= 1 and abs(claims["iat"] - time.time()) < 120
 
 
 def test_public_reads_need_no_token(ledger, uniq, stack):
@@ -613,7 +616,7 @@ def test_beyond_tree_size_is_rejected(ledger, tree_size):
 # --------------------------------------------------------------------------- concurrency
 
 
-def test_concurrent_appends_get_distinct_indices_and_never_fork(ledger, uniq, stack):
+def test_concurrent_appends_get_distinct_indices_and_never_fork(ledger, uniq, stack, service_token):
     n = 64
     p = uniq("conc")
     items = make_items(p, n)
@@ -637,7 +640,7 @@ def test_concurrent_appends_get_distinct_indices_and_never_fork(ledger, uniq, st
         r = requests.post(
             stack["LEDGER_URL"] + ("/entries?wait=checkpoint" if wait else "/entries"),
             data=ledgerlib.compact_json({"entries": [items[i], shared[i % 4]]}),
-            headers={"Authorization": f"Bearer {stack['SERVICE_TOKEN']}", "Content-Type": "application/json"},
+            headers={"Authorization": f"Bearer {service_token}", "Content-Type": "application/json"},
             timeout=HTTP_TIMEOUT,
         )
         return r.status_code, r.text

@@ -4,7 +4,8 @@ Issue: "Kill the ledger process during a batch: on restart every acknowledged en
 present once and the next checkpoint is consistent with every earlier one."
 
 The test starts its own ledger process (the stack's binary, on the stack ledger's database:
-several ledger processes may share one database) on a free 127.0.0.1 port, loads it with
+several ledger processes may share one database; it trusts only a Python-made token key,
+see e2e_support.LocalIssuer) on a free 127.0.0.1 port, loads it with
 writer threads, SIGKILLs it while requests are in flight and starts it again with the same
 environment. Then it re-sends every key it ever sent and checks that
 
@@ -26,7 +27,6 @@ import os
 import random
 import signal
 import socket
-import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +37,7 @@ import requests
 import rfc8785
 
 import ledgerlib
-from e2e_support import Ledger, wait_for_size
+from e2e_support import Ledger, LedgerProcess, ledger_process_env, safe_free_port, wait_for_size
 
 WRITERS = 16
 BATCH = 50
@@ -53,34 +53,6 @@ def _canon(entry) -> bytes:
     return rfc8785.dumps(entry)
 
 
-def _free_port() -> int:
-    """A free 127.0.0.1 port outside the kernel's ephemeral range: the process is restarted on
-    the same port, and an ephemeral port may meanwhile become the source port of any outgoing
-    connection on the machine, which would make the restart fail with EADDRINUSE."""
-    try:
-        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
-    except (OSError, ValueError):
-        low, high = 32768, 60999
-    candidates = range(20000, low) if low > 21000 else range(high + 1, 65536)
-    for port in random.Random().sample(candidates, min(50, len(candidates))):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.fail(f"no free 127.0.0.1 port in {candidates}", pytrace=False)
-
-
-def _read_kv(path: Path) -> dict[str, str]:
-    out = {}
-    for line in path.read_text().splitlines():
-        key, sep, value = line.strip().partition("=")
-        if sep and not key.startswith("#"):
-            out[key.strip()] = value.strip()
-    return out
-
-
 def _port_refuses(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=2):
@@ -89,91 +61,18 @@ def _port_refuses(port: int) -> bool:
         return True
 
 
-class LedgerProcess:
-    """One extra `medledger-ledger serve`, started and killed by the test, logging to a file."""
-
-    def __init__(self, exe: Path, env: dict[str, str], port: int, log_path: Path):
-        self.exe, self.env, self.port, self.log_path = exe, env, port, log_path
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        assert self.proc is None or self.proc.poll() is not None, "previous process still running"
-        self.starts += 1
-        with open(self.log_path, "ab") as log:
-            log.write(f"\n===== e2e: start #{self.starts} on port {self.port} =====\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen(
-                [str(self.exe), "serve"],
-                env=self.env,
-                cwd=self.log_path.parent,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # no terminal signals; killed only by us, by pid
-            )
-        deadline = time.monotonic() + READY_TIMEOUT
-        session = requests.Session()
-        what = f"medledger-ledger (start #{self.starts})"
-        while True:
-            rc = self.proc.poll()
-            if rc is not None:
-                pytest.fail(f"{what} exited with {rc} before it was ready\n{self.tail()}", pytrace=False)
-            try:
-                if session.get(self.url + "/health/ready", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"{what} not ready at {self.url} within {READY_TIMEOUT} s\n{self.tail()}", pytrace=False)
-            time.sleep(0.1)
-
-    def kill(self) -> int | None:
-        """SIGKILL (by our own pid) and reap; returns the exit status, None if never started."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.kill()
-        return self.proc.wait(timeout=15)
-
-    def tail(self, lines: int = 60) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
-        except OSError as e:
-            return f"(no log: {e})"
-        return f"--- last {len(text)} lines of {self.log_path} ---\n" + "\n".join(text)
-
-
 @pytest.fixture
-def extra_ledger(stack, tmp_path):
-    """A second ledger process on the stack ledger's database; always killed at the end."""
-    for k in ("LEDGER_DATABASE_URL", "DEV_JWT_JWKS", "STACK_DIR"):
-        if not stack.get(k):
-            pytest.fail(f"STACK_ENV lacks {k}", pytrace=False)
+def extra_ledger(stack, local_issuer, tmp_path):
+    """A second ledger process on the stack ledger's database, signing with the stack's log key
+    and trusting tokens from the Python-made local_issuer; always killed at the end."""
     exe = Path(stack["MEDLEDGER_BIN"]) / "medledger-ledger"
     if not os.access(exe, os.X_OK):
         pytest.fail(f"{exe} is not an executable (MEDLEDGER_BIN in STACK_ENV)", pytrace=False)
-    secrets = Path(stack["STACK_DIR"]) / "secrets.env"
-    skey = _read_kv(secrets).get("LEDGER_SKEY") if secrets.is_file() else None
-    if not skey:
-        pytest.fail(f"no LEDGER_SKEY in {secrets}", pytrace=False)
-    port = _free_port()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HTTP_HOST": "127.0.0.1",
-        "HTTP_PORT": str(port),
-        "DATABASE_URL": stack["LEDGER_DATABASE_URL"],
-        "MEDLEDGER_ENV": "development",
-        "JWKS_URL": "file://" + stack["DEV_JWT_JWKS"],
-        # The stack's tokens are issued for DEV_JWT_ISSUER (the identity URL) and this audience.
-        "IDENTITY_URL": stack["DEV_JWT_ISSUER"],
-        "MEDLEDGER_AUDIENCE": stack.get("DEV_JWT_AUDIENCE") or "medledger",
-        "LEDGER_SKEY": skey,
-        "LEDGER_ORIGIN": stack["LEDGER_ORIGIN"],
-        "LOG_FORMAT": "text",
-    }
-    proc = LedgerProcess(exe, env, port, tmp_path / "extra-ledger.log")
+    port = safe_free_port()
+    env = ledger_process_env(stack, local_issuer, port)
+    proc = LedgerProcess(
+        exe, env, port, tmp_path / "extra-ledger.log", token=local_issuer.token(ttl=3600), ready_timeout=READY_TIMEOUT
+    )
     yield proc
     status = proc.kill()
     print(f"extra ledger: {proc.starts} start(s), final exit status {status}")
@@ -233,7 +132,7 @@ def test_kill_ledger_during_batches_loses_nothing_acknowledged(stack, ledger, ex
     print(f"prefix {prefix}, random seed {seed}, extra ledger {extra_ledger.url}")
 
     extra_ledger.start()
-    here = Ledger({**stack, "LEDGER_URL": extra_ledger.url})
+    here = extra_ledger.client(stack)
 
     # A checkpoint before the load; every entry of the load comes after its size.
     seed_items = [{"idempotencyKey": f"{prefix}-seed", "entry": {"kind": "e2e-crash", "id": f"{prefix}-seed"}}]
@@ -245,7 +144,7 @@ def test_kill_ledger_during_batches_loses_nothing_acknowledged(stack, ledger, ex
     polled: list[tuple[str, str]] = []
 
     def writer(t: int) -> None:
-        client = Ledger({**stack, "LEDGER_URL": extra_ledger.url})
+        client = extra_ledger.client(stack)
         wait = t % 4 == 0  # a quarter of the writers also collect checkpoints and proofs
         for b in range(MAX_BATCHES_PER_WRITER):
             if stop.is_set():
@@ -337,7 +236,7 @@ def test_kill_ledger_during_batches_loses_nothing_acknowledged(stack, ledger, ex
 
     # Restart with the same environment.
     extra_ledger.start()
-    here = Ledger({**stack, "LEDGER_URL": extra_ledger.url})
+    here = extra_ledger.client(stack)
     r = here.get("/checkpoint")
     assert r.status_code == 200, f"GET /checkpoint after the restart: {r.status_code} {r.text[:300]}"
     restart_cp = here.verify_checkpoint(r.text)
@@ -386,7 +285,7 @@ def test_kill_ledger_during_batches_loses_nothing_acknowledged(stack, ledger, ex
 
     def fetch(key: str) -> tuple[str, int, int, bytes]:
         if not hasattr(local, "client"):
-            local.client = Ledger({**stack, "LEDGER_URL": extra_ledger.url})
+            local.client = extra_ledger.client(stack)
         r = local.client.get(f"/entries/{load.acked[key]}")
         return key, load.acked[key], r.status_code, r.content
 
@@ -404,7 +303,7 @@ def test_kill_ledger_during_batches_loses_nothing_acknowledged(stack, ledger, ex
 
     def bundle(n: int) -> tuple[int, list[bytes]]:
         if not hasattr(local, "client"):
-            local.client = Ledger({**stack, "LEDGER_URL": extra_ledger.url})
+            local.client = extra_ledger.client(stack)
         path = ledgerlib.tile_path("entries", n, ledgerlib.tile_width(0, n, final.size))
         r = local.client.get(path)
         assert r.status_code == 200, f"{path}: {r.status_code} {r.text[:200]}"

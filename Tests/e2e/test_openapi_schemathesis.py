@@ -1,15 +1,20 @@
-"""The ledger against its own OpenAPI document, fuzzed by schemathesis (pinned in
-requirements.txt: schemathesis==4.32.5), run through its CLI with bounded examples.
+"""The ledger and identity against their own OpenAPI documents, fuzzed by schemathesis (pinned
+in requirements.txt: schemathesis==4.32.5), run through its CLI with bounded examples.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
+import pytest
+import requests
 import yaml
 
 CHECKS = [
@@ -20,9 +25,21 @@ CHECKS = [
     "ignored_auth",  # operations that declare security reject missing/invalid credentials
 ]
 MAX_EXAMPLES = 25
-TIMEOUT = 240  # seconds; the bounded run normally needs well under two minutes
+TIMEOUT = 240  # seconds per schemathesis run; a bounded run normally needs well under two minutes
+HTTP_TIMEOUT = 60
 
 CONTRACT_PATHS = ["/entries", "/checkpoint", "/proofs/inclusion", "/proofs/consistency"]
+IDENTITY_CONTRACT_PATHS = [
+    "/auth/login", "/auth/token", "/auth/logout",
+    "/users", "/users/me", "/users/me/password", "/users/{id}", "/users/{id}/login-history",
+    "/clients", "/clients/{id}", "/clients/{id}/secret",
+    "/.well-known/jwks.json", "/.well-known/openid-configuration", "/.well-known/smart-configuration",
+    "/health/live", "/health/ready", "/metrics", "/openapi.yaml",
+]  # fmt: skip
+# A stack left at identity's default LOGIN_ADDRESS_LIMIT throttles 127.0.0.1 after the fuzzed
+# failed logins; deploy/local/test raises the limit, a hand-started stack may not. Longer than
+# the default LOGIN_ADDRESS_WINDOW_SECONDS (300).
+LOGIN_PATIENCE = 330
 
 
 def _schemathesis() -> list[str]:
@@ -32,6 +49,52 @@ def _schemathesis() -> list[str]:
     found = shutil.which("st") or shutil.which("schemathesis")
     assert found, "schemathesis CLI not found in the test virtualenv (pip install -r Tests/e2e/requirements.txt)"
     return [found]
+
+
+def _run_schemathesis(base_url: str, report_dir: Path, *extra: str, reuse_responses: bool = True) -> str:
+    """One bounded `st run` against base_url's own /openapi.yaml; extra = auth and filters.
+    reuse_responses=False stops schemathesis from feeding values seen in responses (e.g. ids
+    from a listing) into later requests' parameters."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    config = []
+    if not reuse_responses:
+        toml = report_dir / "schemathesis.toml"
+        toml.write_text(
+            "".join(f"[phases.{phase}.extra-data-sources]\nresponses = false\n" for phase in ("examples", "coverage", "fuzzing"))
+        )
+        config = ["--config-file", str(toml)]
+    cmd = _schemathesis() + config + [
+        "run", f"{base_url}/openapi.yaml",
+        "--url", base_url,
+        "--checks", ",".join(CHECKS),
+        "--phases", "examples,coverage,fuzzing",
+        "--max-examples", str(MAX_EXAMPLES),
+        "--workers", "2",
+        "--request-timeout", "30",
+        "--suppress-health-check", "all",
+        "--report", "junit",
+        "--report-dir", str(report_dir),
+        "--generation-database", "none",
+        "--no-color",
+        *extra,
+    ]  # fmt: skip
+    env = dict(os.environ, NO_COLOR="1")
+    try:
+        p = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=report_dir)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"schemathesis exceeded {TIMEOUT} s:\n{(e.stdout or b'')[-4000:]!r}") from None
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, f"schemathesis exit {p.returncode}:\n{out[-12000:]}"
+    # Guard against a vacuous pass (e.g. an empty document or a filter matching nothing).
+    assert "passed" in out.lower() or "✅" in out, out[-3000:]
+    return out
+
+
+def _bearer(token: str) -> list[str]:
+    return ["--header", f"Authorization: Bearer {token}"]
+
+
+# --------------------------------------------------------------------------- ledger
 
 
 def test_openapi_document_describes_the_contract(ledger):
@@ -49,27 +112,125 @@ def test_openapi_document_describes_the_contract(ledger):
 
 
 def test_schemathesis_fuzz(ledger, stack, tmp_path):
-    cmd = _schemathesis() + [
-        "run", f"{stack['LEDGER_URL']}/openapi.yaml",
-        "--url", stack["LEDGER_URL"],
-        "--header", f"Authorization: Bearer {stack['SERVICE_TOKEN']}",
-        "--checks", ",".join(CHECKS),
-        "--phases", "examples,coverage,fuzzing",
-        "--max-examples", str(MAX_EXAMPLES),
-        "--workers", "2",
-        "--request-timeout", "30",
-        "--suppress-health-check", "all",
-        "--report", "junit",
-        "--report-dir", str(tmp_path),
-        "--generation-database", "none",
-        "--no-color",
-    ]  # fmt: skip
-    env = dict(os.environ, NO_COLOR="1")
+    _run_schemathesis(stack["LEDGER_URL"], tmp_path, *_bearer(ledger.service_token))
+
+
+# --------------------------------------------------------------------------- identity
+
+
+def _stack_value(stack: dict[str, str], key: str) -> str:
+    if not stack.get(key):
+        pytest.fail(f"STACK_ENV lacks {key} (written by deploy/local/stack up when identity runs)", pytrace=False)
+    return stack[key]
+
+
+def _retry_after(r: requests.Response) -> float:
     try:
-        p = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=tmp_path)
-    except subprocess.TimeoutExpired as e:
-        raise AssertionError(f"schemathesis exceeded {TIMEOUT} s:\n{(e.stdout or b'')[-4000:]!r}") from None
-    out = p.stdout + p.stderr
-    assert p.returncode == 0, f"schemathesis exit {p.returncode}:\n{out[-12000:]}"
-    # Guard against a vacuous pass (e.g. an empty document): something must have run.
-    assert "passed" in out.lower() or "✅" in out, out[-3000:]
+        return max(1.0, float(r.headers.get("Retry-After", "5")))
+    except ValueError:
+        return 5.0
+
+
+def _login(base: str, username: str, password: str, patience: float = LOGIN_PATIENCE) -> requests.Response:
+    """POST /auth/login; a 429 (this address throttled) is waited out per Retry-After while
+    `patience` seconds last. Returns the last response."""
+    deadline = time.monotonic() + patience
+    while True:
+        r = requests.post(f"{base}/auth/login", json={"username": username, "password": password}, timeout=HTTP_TIMEOUT)
+        if r.status_code != 429 or time.monotonic() + _retry_after(r) > deadline:
+            return r
+        time.sleep(_retry_after(r))
+
+
+def _token(base: str, username: str, password: str) -> str:
+    r = _login(base, username, password)
+    assert r.status_code == 200, f"login as {username}: {r.status_code} {r.text[:300]}"
+    return r.json()["access_token"]
+
+
+@pytest.fixture(scope="module")
+def identity_url(stack):
+    """The stack's identity (ready), and afterwards no login throttle left behind for later tests."""
+    base = _stack_value(stack, "IDENTITY_URL").rstrip("/")
+    try:
+        r = requests.get(f"{base}/health/ready", timeout=10)
+    except requests.RequestException as e:
+        pytest.fail(f"identity at {base} is not reachable: {e}", pytrace=False)
+    if r.status_code != 200:
+        pytest.fail(f"identity at {base} is not ready: {r.status_code} {r.text[:200]}", pytrace=False)
+    yield base
+    # Fuzzed failed logins may have throttled this address (see LOGIN_PATIENCE); best effort.
+    try:
+        _login(base, stack.get("ADMIN_USER", ""), stack.get("ADMIN_PASSWORD", ""))
+    except requests.RequestException:
+        pass
+
+
+@pytest.fixture(scope="module")
+def admin_token(identity_url, stack) -> str:
+    return _token(identity_url, _stack_value(stack, "ADMIN_USER"), _stack_value(stack, "ADMIN_PASSWORD"))
+
+
+def test_identity_openapi_document_describes_the_contract(identity_url):
+    r = requests.get(f"{identity_url}/openapi.yaml", timeout=HTTP_TIMEOUT)
+    assert r.status_code == 200, r.status_code
+    doc = yaml.safe_load(r.text)
+    assert str(doc.get("openapi", "")).startswith("3.1"), doc.get("openapi")
+    paths = doc.get("paths", {})
+    missing = [p for p in IDENTITY_CONTRACT_PATHS if p not in paths]
+    assert not missing, f"{missing} missing from identity's openapi.yaml (has {sorted(paths)})"
+    assert "patch" in paths["/users/{id}"] and "patch" in paths["/clients/{id}"], "PATCH operations missing"
+
+
+def test_identity_schemathesis_fuzz_as_admin(identity_url, admin_token, tmp_path):
+    """Everything the bootstrap admin's bearer token reaches, except:
+    - POST /auth/logout: would end the admin's session, so the rest of the run would see 401s;
+    - POST /users/me/password: a wrong currentPassword counts as a failed login and would lock
+      the bootstrap admin out (fuzzed below with a throwaway account instead);
+    - /auth/login and /auth/token: they take credentials, not this token (fuzzed below).
+    Response reuse is off: schemathesis would otherwise take ids from GET /users/me, GET /users
+    and GET /clients and PATCH them, resetting the bootstrap admin's password (its own disable
+    and role change are refused, 409) or disabling accounts and rotating client secrets that
+    other tests of this run hold. Ids then come from the document (an unknown example UUID, the
+    example client `ehr-example` this run creates) or are generated, never an existing account."""
+    _run_schemathesis(
+        identity_url, tmp_path,
+        *_bearer(admin_token),
+        "--exclude-tag", "auth",
+        "--exclude-operation-id", "changeMyPassword",
+        reuse_responses=False,
+    )  # fmt: skip
+
+
+def test_identity_schemathesis_fuzz_own_password(identity_url, admin_token, tmp_path):
+    """POST /users/me/password as a throwaway staff account: its wrong current passwords lock
+    only that account."""
+    username = f"e2e-fuzz-{uuid.uuid4().hex[:12]}"
+    password = secrets.token_urlsafe(24)  # 32 characters: at 20+ the policy needs no character mix
+    r = requests.post(
+        f"{identity_url}/users",
+        json={"username": username, "password": password, "role": "technologist", "name": "schemathesis throwaway"},
+        headers={"Authorization": f"Bearer {admin_token}"},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert r.status_code == 201, f"creating {username}: {r.status_code} {r.text[:300]}"
+    _run_schemathesis(
+        identity_url, tmp_path,
+        *_bearer(_token(identity_url, username, password)),
+        "--include-operation-id", "changeMyPassword",
+    )  # fmt: skip
+
+
+def test_identity_schemathesis_fuzz_credentials(identity_url, stack, tmp_path):
+    """/auth/login and /auth/token with the stack's script client as HTTP Basic client
+    authentication, so client_credentials answers real tokens (and the password grant's client
+    check passes). The only real username sent is the examples' "jdoe", an account the admin
+    run created; random ones practically never hit another test's account, so no other account
+    gets locked."""
+    client = f"{_stack_value(stack, 'SERVICE_CLIENT_ID')}:{_stack_value(stack, 'SERVICE_CLIENT_SECRET')}"
+    _run_schemathesis(
+        identity_url, tmp_path,
+        "--auth", client,
+        "--include-operation-id", "login",
+        "--include-operation-id", "requestToken",
+    )  # fmt: skip

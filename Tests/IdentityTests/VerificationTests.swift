@@ -1,0 +1,122 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Identity
+import JWTKit
+import Logging
+import MedLedgerCore
+import NIOCore
+import TestSupport
+import Testing
+
+/// Identity's tokens as another MedLedger service sees them: through the Shared bearer
+/// middleware, verifying against identity's JWKS over HTTP.
+@Suite struct VerificationTests {
+    /// A stand-in for any service: one route behind the Shared middleware, with the default
+    /// JWKS refetch interval (a rotated key must be accepted within it, not refused).
+    static func service(jwksURL: String, audience: String = "medledger") -> some ApplicationProtocol {
+        let verifier = TokenVerifier(
+            jwksURL: URL(string: jwksURL)!, issuer: IdentityFixture.issuer, audience: audience, logger: testLogger)
+        let router = Router(context: ServiceRequestContext.self)
+        router.add(middleware: ErrorMiddleware())
+        router.group("/protected").add(middleware: BearerAuthMiddleware(verifier: verifier, anyScope: [Scope.ledgerAppend])).get { _, context in
+            context.token?.sub.value ?? ""
+        }
+        return Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+    }
+
+    @Test func theSharedMiddlewareAcceptsOnlyGenuineTokens() async throws {
+        let fixture = try await IdentityFixture.make("verify")
+        try await fixture.app().test(.live) { identity in
+            let jwks = "http://127.0.0.1:\(identity.port!)/.well-known/jwks.json"
+            let good = try parseTokens(try await identity.form("grant_type=client_credentials", headers: [.authorization: TokenGrantTests.basic])).access
+            let admin = try await identity.adminToken()
+            let parts = good.split(separator: ".").map(String.init)
+
+            // Tampered: the payload changed, the signature kept.
+            var payload = try claims(good)
+            if case .object(var members) = payload {
+                members = members.map { $0.key == "sub" ? ($0.key, .string("intruder")) : $0 }
+                payload = .object(members)
+            }
+            let tampered = [parts[0], payload.serialized().base64URLString, parts[2]].joined(separator: ".")
+            // alg none: same claims, no signature.
+            let noneHeader = #"{"alg":"none","typ":"JWT","kid":"\#(try header(good)["kid"]?.stringValue ?? "")"}"#
+            let unsigned = [Array(noneHeader.utf8).base64URLString, parts[1], ""].joined(separator: ".")
+            // Another key under the genuine kid.
+            let impostorKeys = await JWTKeyCollection().add(
+                eddsa: try EdDSA.PrivateKey(curve: .ed25519), kid: JWKIdentifier(string: try header(good)["kid"]?.stringValue ?? ""))
+            let forged = try await impostorKeys.sign(try JSONDecoder().decode(AccessToken.self, from: Data(claims(good).serialized())))
+
+            try await Self.service(jwksURL: jwks).test(.router) { service in
+                #expect(String(buffer: try await service.send(.get, "/protected", token: good).body) == "ledger-writer")
+                let refused: [(String, HTTPResponse.Status, String)] = [
+                    (tampered, .unauthorized, "tampered payload"), (unsigned, .unauthorized, "alg none"), (forged, .unauthorized, "wrong key"),
+                    (admin, .forbidden, "a user token without the scope"),
+                ]
+                for (token, status, what) in refused {
+                    expectProblem(try await service.send(.get, "/protected", token: token), status, what)
+                }
+            }
+            try await Self.service(jwksURL: jwks, audience: "another-deployment").test(.router) { service in
+                expectProblem(try await service.send(.get, "/protected", token: good), .unauthorized, "wrong audience")
+            }
+        }
+    }
+
+    @Test func rotatedKeysArePickedUpByVerifiers() async throws {
+        let fixture = try await IdentityFixture.make("rotation")
+        try await fixture.app().test(.live) { identity in
+            let jwks = "http://127.0.0.1:\(identity.port!)/.well-known/jwks.json"
+            let before = try parseTokens(try await identity.form("grant_type=client_credentials", headers: [.authorization: TokenGrantTests.basic])).access
+            try await Self.service(jwksURL: jwks).test(.router) { service in
+                #expect(try await service.send(.get, "/protected", token: before).status == .ok)
+                let kid = try await rotateSigningKeys(reader: testConfig(fixture.variables))
+                #expect(kid != (try header(before)["kid"]?.stringValue))
+                // The server re-reads its keys every SIGNING_KEY_REFRESH_MS (100 ms here).
+                var after = before
+                for _ in 0..<50 where try header(after)["kid"]?.stringValue != kid {
+                    try await Task.sleep(for: .milliseconds(100))
+                    after = try parseTokens(try await identity.form("grant_type=client_credentials", headers: [.authorization: TokenGrantTests.basic])).access
+                }
+                #expect(try header(after)["kid"]?.stringValue == kid)
+                // Identity accepts its own tokens signed with the new key (and the old).
+                let user = try await identity.login("admin", IdentityFixture.adminPassword).access
+                #expect(try header(user)["kid"]?.stringValue == kid)
+                #expect(try await identity.send(.get, "/users/me", token: user).status == .ok)
+                let served = try json(try await identity.send(.get, "/.well-known/jwks.json"))["keys"]?.arrayValue?.compactMap { $0["kid"]?.stringValue }
+                #expect(served == [kid, try header(before)["kid"]?.stringValue ?? ""])
+                // The verifier has cached the old JWKS; the unknown kid makes it fetch again.
+                #expect(try await service.send(.get, "/protected", token: after).status == .ok)
+                #expect(try await service.send(.get, "/protected", token: before).status == .ok)
+                // After a second rotation the first key is retired and no longer served.
+                _ = try await rotateSigningKeys(reader: testConfig(fixture.variables))
+                try await Task.sleep(for: .milliseconds(300))
+                let keys = try json(try await identity.send(.get, "/.well-known/jwks.json"))["keys"]?.arrayValue ?? []
+                #expect(keys.count == 2 && !keys.contains { $0["kid"] == (try? header(before)["kid"]) })
+            }
+        }
+    }
+
+    @Test func servicesFetchAndCacheTheirOwnTokens() async throws {
+        let fixture = try await IdentityFixture.make("servicetoken")
+        try await fixture.app().test(.live) { identity in
+            let url = URL(string: "http://127.0.0.1:\(identity.port!)")!
+            let tokens = ServiceTokenClient(
+                identityURL: url, credentials: .init(clientID: "ledger-writer", clientSecret: IdentityFixture.clientSecret), logger: testLogger)
+            async let first = tokens.token()
+            async let second = tokens.token()
+            let (a, b) = try await (first, second)
+            #expect(a == b, "concurrent callers share one fetch")
+            #expect(try await tokens.token() == a, "cached until shortly before expiry")
+            await tokens.invalidate()
+            #expect(try await tokens.token() != a)
+            #expect(try claims(a)["sub"]?.stringValue == "ledger-writer")
+            let wrong = ServiceTokenClient(identityURL: url, credentials: .init(clientID: "ledger-writer", clientSecret: "wrong"), logger: testLogger)
+            await #expect(throws: ServiceTokenClient.FetchError.self) { try await wrong.token() }
+        }
+    }
+}
