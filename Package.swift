@@ -81,6 +81,7 @@ let package = Package(
                 "Identity", "MedLedgerCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Services/IdentityServer",
             swiftSettings: swiftSettings
@@ -103,7 +104,12 @@ let package = Package(
         ),
         .executableTarget(
             name: "LedgerServer",
-            dependencies: ["Ledger", "MedLedgerCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Ledger", "MedLedgerCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
             path: "Services/LedgerServer",
             swiftSettings: swiftSettings
         ),

@@ -27,8 +27,8 @@ struct VerifyCommand: ParsableCommand {
         do {
             let checkpoint = try verify()
             print("verified: entry \(checkpoint.index) is in \(checkpoint.origin) at tree size \(checkpoint.size)")
-        } catch let failure as VerifyFailure {
-            FileHandle.standardError.write(Data("verify failed: \(failure.message)\n".utf8))
+        } catch {
+            FileHandle.standardError.write(Data("verify failed: \(error.message)\n".utf8))
             throw ExitCode(1)
         }
     }

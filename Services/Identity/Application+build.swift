@@ -31,10 +31,7 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
     let guardian = CallerGuard(sessions: sessions)
 
     let router = Router(context: ServiceRequestContext.self)
-    router.add(middleware: RequestIDMiddleware())
-    router.add(middleware: LogRequestsMiddleware(.debug))
-    router.add(middleware: MetricsMiddleware())
-    router.add(middleware: ErrorMiddleware())
+    router.addServiceMiddleware()
     router.addRoutes(OperationsController(postgres: postgres, readiness: readiness, openAPIDocument: openAPIDocument).endpoints)
     router.addRoutes(DiscoveryController(keys: keys, issuer: config.issuer).endpoints)
     router.addRoutes(

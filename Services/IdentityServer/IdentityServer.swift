@@ -1,30 +1,22 @@
 import ArgumentParser
 import Configuration
 import Foundation
+import Hummingbird
 import Identity
 import MedLedgerCore
 
 @main
-struct IdentityServer: AsyncParsableCommand {
+struct IdentityServer: AsyncParsableCommand, ServiceExecutable {
     static let configuration = CommandConfiguration(
         commandName: "medledger-identity",
         abstract: "MedLedger's identity provider: accounts, OAuth 2.0 tokens, JWKS.",
-        subcommands: [Serve.self, Healthcheck.self, RotateKeys.self],
-        defaultSubcommand: Serve.self
+        subcommands: [ServeCommand<IdentityServer>.self, HealthcheckCommand<IdentityServer>.self, RotateKeys.self],
+        defaultSubcommand: ServeCommand<IdentityServer>.self
     )
+    static let defaultPort = 8081
 
-    struct Serve: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Run the service (configured by environment variables).")
-        func run() async throws {
-            try await ServiceRunner.serve { reader in try await buildApplication(reader: reader) }
-        }
-    }
-
-    struct Healthcheck: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Exit 0 when this service's /health/ready answers 200.")
-        func run() async throws {
-            try await ServiceRunner.healthcheck(defaultPort: 8081)
-        }
+    static func buildApplication(reader: ConfigReader) async throws -> some ApplicationProtocol {
+        try await Identity.buildApplication(reader: reader)
     }
 
     struct RotateKeys: AsyncParsableCommand {

@@ -22,10 +22,7 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
     let verifier = TokenVerifier(jwksURL: config.common.jwksURL, issuer: config.common.issuer, audience: config.common.audience, logger: logger)
 
     let router = Router(context: ServiceRequestContext.self)
-    router.add(middleware: RequestIDMiddleware())
-    router.add(middleware: LogRequestsMiddleware(.debug))
-    router.add(middleware: MetricsMiddleware())
-    router.add(middleware: ErrorMiddleware())
+    router.addServiceMiddleware()
     router.addRoutes(OperationsController(postgres: postgres, readiness: readiness, openAPIDocument: openAPIDocument).endpoints)
     router.addRoutes(ProofsController(publisher: publisher, tiles: tiles, queries: queries).endpoints)
     router.addRoutes(TilesController(tiles: tiles, queries: queries).endpoints)

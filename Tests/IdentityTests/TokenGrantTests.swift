@@ -150,7 +150,7 @@ import Testing
 
             // An expired refresh token is refused too.
             let fresh = try await client.login("admin", IdentityFixture.adminPassword)
-            try await withPostgres(fixture.databaseURL) { postgres in
+            _ = try await withPostgres(fixture.databaseURL) { postgres in
                 try await postgres.query("UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE used_at IS NULL", logger: testLogger)
             }
             try expectOAuthError(try await client.form("grant_type=refresh_token&refresh_token=\(fresh.refresh!)"), .badRequest, "invalid_grant")

@@ -1,4 +1,4 @@
-public import MedLedgerCore
+import MedLedgerCore
 
 /// A deliberately naive RFC 6962 implementation straight from the RFC's recursive definitions
 /// (MTH, PATH, SUBPROOF over the whole leaf list), to check the production code against.
