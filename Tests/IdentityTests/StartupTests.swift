@@ -61,9 +61,10 @@ import Testing
         // Another key-encryption key cannot open the stored signing keys: refuse to start.
         var wrongKEK = fixture.variables
         wrongKEK["IDENTITY_KEK"] = Array(repeating: UInt8(7), count: 32).base64String
-        await #expect(throws: (any Error).self) {
+        let refusal = await #expect(throws: (any Error).self) {
             try await buildApplication(reader: testConfig(wrongKEK)).test(.router) { _ in }
         }
+        #expect(String(describing: refusal).contains("IDENTITY_KEK does not open"), "\(String(describing: refusal))")
     }
 
     @Test func discoveryDocumentsDescribeWhatWorks() async throws {

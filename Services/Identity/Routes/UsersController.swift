@@ -157,7 +157,8 @@ struct UsersController {
     func loginHistory(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let caller = try await guardian.caller(context)
         guard caller.user.role == .admin else { throw Problem.forbidden("only admins see login history") }
-        let (_, target) = try await managedUser(context, allowingAnyRoleForAdmin: true)
+        // Admins see every account's logins, patients' too (the roles table).
+        let target = try await account(managedBy: caller, context: context, allowingAnyRole: true)
         let limit = Int(try request.queryInteger("limit", in: 1...1000) ?? 50)
         let (total, events) = try await AuditOutbox.loginHistory(userID: target.id, limit: limit, postgres: postgres, logger: context.logger)
         var entries: [JSONValue] = []
@@ -173,15 +174,21 @@ struct UsersController {
 
     /// The caller and the account named in the path, if the caller manages it (404 otherwise, so
     /// that nobody learns which accounts exist outside their remit).
-    func managedUser(_ context: ServiceRequestContext, allowingAnyRoleForAdmin: Bool = false) async throws -> (caller: CallerGuard.Caller, target: UserRecord) {
+    func managedUser(_ context: ServiceRequestContext) async throws -> (caller: CallerGuard.Caller, target: UserRecord) {
         let caller = try await guardian.caller(context)
+        return (caller, try await account(managedBy: caller, context: context))
+    }
+
+    /// The account named in the path, if the caller manages it (404 otherwise, so that nobody
+    /// learns which accounts exist outside their remit).
+    func account(managedBy caller: CallerGuard.Caller, context: ServiceRequestContext, allowingAnyRole: Bool = false) async throws -> UserRecord {
         let managed = caller.user.role.managedRoles
         guard !managed.isEmpty else { throw Problem.forbidden("only admins and receptionists manage accounts") }
         guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)),
             let target = try await users.find(id: id, logger: context.logger),
-            managed.contains(target.role) || (allowingAnyRoleForAdmin && caller.user.role == .admin)
+            allowingAnyRole || managed.contains(target.role)
         else { throw Problem.notFound("no such account") }
-        return (caller, target)
+        return target
     }
 
     func audit(
