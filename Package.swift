@@ -15,6 +15,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "medledger-identity", targets: ["IdentityServer"]),
+        .executable(name: "medledger-records", targets: ["RecordsServer"]),
         .executable(name: "medledger-ledger", targets: ["LedgerServer"]),
         .executable(name: "medledger", targets: ["CLI"]),
     ],
@@ -84,6 +85,34 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Services/IdentityServer",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Records",
+            dependencies: [
+                "MedLedgerCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            path: "Services/Records",
+            resources: [.copy("Resources/openapi.yaml")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "RecordsServer",
+            dependencies: [
+                "Records", "MedLedgerCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            path: "Services/RecordsServer",
             swiftSettings: swiftSettings
         ),
         .target(
@@ -165,6 +194,22 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Tests/IdentityTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RecordsTests",
+            dependencies: [
+                "Records", "MedLedgerCore", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Tests/RecordsTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(

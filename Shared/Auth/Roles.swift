@@ -22,7 +22,7 @@ public enum Role: String, CaseIterable, Sendable, Codable {
         case .receptionist:
             ["user/Patient.cruds", "user/Practitioner.rs", Scope.manageUsers]
         case .technologist:
-            ["user/Patient.rs", "user/Practitioner.rs", "user/DiagnosticReport.cru", "user/Binary.cr"]
+            ["user/Patient.rs", "user/Practitioner.rs", "user/DiagnosticReport.crus", "user/Binary.cr"]
         case .doctor:
             [
                 "user/Patient.rs", "user/Practitioner.rs", "user/DiagnosticReport.crus", "user/Binary.cr", "user/Provenance.rs",

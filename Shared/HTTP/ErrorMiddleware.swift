@@ -9,6 +9,8 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     public enum Style: Sendable {
         case problem
         case fhir
+        /// OperationOutcome for paths under this prefix (a FHIR base, unknown routes included), problem+json elsewhere.
+        case fhirUnder(String)
     }
 
     let style: Style
@@ -25,6 +27,10 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             switch style {
             case .problem: return problem.problemJSONResponse(requestID: context.requestIDText)
             case .fhir: return problem.operationOutcomeResponse()
+            case .fhirUnder(let prefix):
+                let path = request.uri.path
+                return path == prefix || path.hasPrefix(prefix + "/")
+                    ? problem.operationOutcomeResponse() : problem.problemJSONResponse(requestID: context.requestIDText)
             }
         }
     }

@@ -20,18 +20,10 @@ extension Problem {
     }
 
     public var operationOutcome: JSONValue {
-        .object([
+        let issues = fhirIssues.isEmpty ? [FHIRIssue(code: fhirIssueCode, diagnostics: detail ?? title)] : fhirIssues
+        return .object([
             ("resourceType", .string("OperationOutcome")),
-            (
-                "issue",
-                .array([
-                    .object([
-                        ("severity", .string(status.code >= 500 ? "fatal" : "error")),
-                        ("code", .string(fhirIssueCode)),
-                        ("diagnostics", .string(detail ?? title)),
-                    ])
-                ])
-            ),
+            ("issue", .array(issues.map { $0.json(severity: status.code >= 500 ? "fatal" : "error") })),
         ])
     }
 
@@ -39,5 +31,35 @@ extension Problem {
         var headers = headers
         headers[.contentType] = "application/fhir+json; charset=utf-8"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: operationOutcome.serialized())))
+    }
+}
+
+/// One OperationOutcome issue: its code, the message, and the element it is about (FHIRPath).
+public struct FHIRIssue: Sendable, Equatable {
+    public var code: String
+    public var diagnostics: String
+    public var expression: String?
+
+    public init(code: String, diagnostics: String, expression: String? = nil) {
+        self.code = code
+        self.diagnostics = diagnostics
+        self.expression = expression
+    }
+
+    public func json(severity: String) -> JSONValue {
+        var members: [(key: String, value: JSONValue)] = [
+            ("severity", .string(severity)), ("code", .string(code)), ("diagnostics", .string(diagnostics)),
+        ]
+        if let expression { members.append(("expression", .array([.string(expression)]))) }
+        return .object(members)
+    }
+}
+
+extension Problem {
+    /// 422 for a resource that breaks the rules, one issue per problem found.
+    public static func invalidResource(_ issues: [FHIRIssue]) -> Problem {
+        var problem = Problem(.unprocessableContent, issues.map(\.diagnostics).joined(separator: "; "))
+        problem.fhirIssues = issues
+        return problem
     }
 }

@@ -10,6 +10,9 @@ public struct Problem: Error, Sendable, CustomStringConvertible {
     public var detail: String?
     /// Extra response headers, e.g. `WWW-Authenticate` on 401.
     public var headers: HTTPFields
+    /// Issues with the element each is about, for FHIR validation errors (shown in the
+    /// OperationOutcome; problem+json shows the detail only).
+    public var fhirIssues: [FHIRIssue] = []
 
     public init(_ status: HTTPResponse.Status, _ detail: String? = nil, title: String? = nil, headers: HTTPFields = [:]) {
         self.status = status

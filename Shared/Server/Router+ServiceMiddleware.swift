@@ -4,10 +4,11 @@ import Logging
 extension Router where Context == ServiceRequestContext {
     /// The middleware every service runs, in this order: a request id first so that every later
     /// log line carries it, errors rendered last so that metrics and logs see the final status.
-    public func addServiceMiddleware() {
+    /// `fhirBase`: the path under which errors are FHIR OperationOutcomes.
+    public func addServiceMiddleware(fhirBase: String? = nil) {
         add(middleware: RequestIDMiddleware())
         add(middleware: LogRequestsMiddleware(.debug))
         add(middleware: MetricsMiddleware())
-        add(middleware: ErrorMiddleware())
+        add(middleware: ErrorMiddleware(style: fhirBase.map { .fhirUnder($0) } ?? .problem))
     }
 }

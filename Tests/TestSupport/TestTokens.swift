@@ -29,12 +29,14 @@ public struct TestTokens: Sendable {
         issuer: String = TestTokens.issuer,
         audience: String = TestTokens.audience,
         lifetime: TimeInterval = 900,
-        notBefore: Date? = nil
+        notBefore: Date? = nil,
+        fhirUser: String? = nil,
+        trusted: Bool? = nil
     ) async throws -> String {
         let now = Date()
         var claims = AccessToken(
             iss: issuer, sub: subject, aud: audience, exp: now.addingTimeInterval(lifetime), iat: now, jti: UUID().uuidString,
-            sid: nil, role: role, fhirUser: nil, scope: scope
+            sid: nil, role: role, fhirUser: fhirUser, scope: scope, trusted: trusted
         )
         claims.nbf = notBefore.map { NotBeforeClaim(value: $0) }
         return try await keys.sign(claims, kid: JWKIdentifier(string: kid))

@@ -5,7 +5,8 @@ stack.env file; STACK_ENV names that file. All tests of a run share one ledger a
 identity, so tests never assume absolute indices or tree sizes (they compare against what
 they appended themselves, and every entry carries a unique prefix: the `uniq` fixture), and
 every account they create has a unique username.
-Helpers that are not fixtures live in e2e_support.py, identitylib.py and ledgerlib.py.
+Helpers that are not fixtures live in e2e_support.py, identitylib.py, ledgerlib.py and
+recordslib.py.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import identitylib
 import pytest
+import recordslib
 import requests
 from e2e_support import Ledger, LocalIssuer, load_stack_env, service_token as _service_token, unique_name
 
@@ -89,3 +91,67 @@ def local_issuer(stack, tmp_path_factory) -> LocalIssuer:
 def uniq(request):
     """uniq("label") -> a string unique to this run, this test and this call."""
     return lambda label="x": unique_name(request.node.name, label)
+
+
+# --------------------------------------------------------------------------- records (FHIR)
+
+
+@pytest.fixture(scope="session")
+def records(stack, identity) -> recordslib.Records:
+    """FHIR client for the running records service (base RECORDS_URL/fhir; every JSON answer is
+    checked by the fhirkit validator); fails the test if it is not ready."""
+    client = recordslib.Records(stack)
+    _ready(client.public, "records")
+    return client
+
+
+@pytest.fixture(scope="session")
+def actors(records, identity, admin, users) -> recordslib.Actors:
+    """Makes more actors: actors.doctor(), actors.patient(gp=doctor), actors.ehr(scopes, trusted)."""
+    return recordslib.Actors(records, identity, admin, users)
+
+
+@pytest.fixture(scope="session")
+def rec_admin(actors) -> recordslib.Actor:
+    """The bootstrap admin (user/Practitioner.cruds)."""
+    return actors.admin()
+
+
+@pytest.fixture(scope="session")
+def rec_receptionist(actors) -> recordslib.Actor:
+    return actors.receptionist()
+
+
+@pytest.fixture(scope="session")
+def rec_technologist(actors) -> recordslib.Actor:
+    return actors.technologist()
+
+
+@pytest.fixture(scope="session")
+def rec_doctor(actors) -> recordslib.Actor:
+    """A doctor whose Practitioner the admin created in records first (fhirUser=Practitioner/<id>)."""
+    return actors.doctor()
+
+
+@pytest.fixture(scope="session")
+def rec_patient(actors, rec_doctor) -> recordslib.Actor:
+    """A patient whose Patient a receptionist created with generalPractitioner = rec_doctor."""
+    return actors.patient(gp=rec_doctor)
+
+
+@pytest.fixture(scope="session")
+def ehr_trusted(actors) -> recordslib.Actor:
+    """A trusted EHR client (role system): system/Patient.rs system/DiagnosticReport.rs system/Binary.r."""
+    return actors.ehr(recordslib.READ_SYSTEM_SCOPES, trusted=True, name="E2E trusted EHR")
+
+
+@pytest.fixture(scope="session")
+def ehr_untrusted(actors) -> recordslib.Actor:
+    """The same scopes, not trusted: sees nothing until consent exists."""
+    return actors.ehr(recordslib.READ_SYSTEM_SCOPES, trusted=False, name="E2E untrusted EHR")
+
+
+@pytest.fixture(scope="session")
+def ehr_writer(actors) -> recordslib.Actor:
+    """A trusted EHR client with system/{type}.cruds on all four types (deletes reports)."""
+    return actors.ehr(recordslib.ALL_SYSTEM_SCOPES, trusted=True, name="E2E writing EHR")

@@ -39,7 +39,7 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
         "medledger/verify-all".split()
     ),
     "receptionist": frozenset("user/Patient.cruds user/Practitioner.rs medledger/users.manage".split()),
-    "technologist": frozenset("user/Patient.rs user/Practitioner.rs user/DiagnosticReport.cru user/Binary.cr".split()),
+    "technologist": frozenset("user/Patient.rs user/Practitioner.rs user/DiagnosticReport.crus user/Binary.cr".split()),
     "doctor": frozenset(
         "user/Patient.rs user/Practitioner.rs user/DiagnosticReport.crus user/Binary.cr user/Provenance.rs "
         "user/Consent.rs medledger/break-glass".split()

@@ -1,0 +1,59 @@
+public import Configuration
+import Foundation
+public import Hummingbird
+import Logging
+import MedLedgerCore
+import PostgresNIO
+
+/// Builds the records service (Hummingbird template style): config → services → router → app.
+public func buildApplication(reader: ConfigReader) async throws -> some ApplicationProtocol {
+    var logger = Logger(label: "medledger-records")
+    let config = try RecordsConfig(reader: reader, logger: logger)
+    logger.logLevel = config.common.logLevel
+    let openAPIDocument = try RecordsOpenAPI.load()
+    let postgres = PostgresClient(configuration: config.common.database.clientConfiguration, backgroundLogger: logger)
+    let readiness = Readiness()
+    let verifier = TokenVerifier(jwksURL: config.common.jwksURL, issuer: config.common.issuer, audience: config.common.audience, logger: logger)
+    let keys = DataKeyStore(postgres: postgres, keys: config.keys)
+    let deps = RecordsDependencies(
+        postgres: postgres, keys: keys, store: ResourceStore(postgres: postgres, keys: keys), audit: AuditLog(postgres: postgres, logger: logger),
+        config: config)
+
+    let router = Router(context: ServiceRequestContext.self)
+    router.addServiceMiddleware(fhirBase: "/fhir")
+    router.addRoutes(OperationsController(postgres: postgres, readiness: readiness, openAPIDocument: openAPIDocument).endpoints)
+    let fhir = router.group("fhir")
+    fhir.addRoutes(MetadataController(base: config.fhirBase, issuer: config.common.issuer).endpoints)
+    fhir.add(middleware: BearerAuthMiddleware(verifier: verifier))
+    fhir.addRoutes(SearchController(deps: deps).endpoints)
+    fhir.addRoutes(ResourceController(deps: deps).endpoints)
+    FHIRMethodGuard.register(on: fhir)
+
+    var app = Application(
+        router: router,
+        configuration: .init(address: .hostname(config.common.host, port: config.common.port), serverName: "medledger-records"),
+        logger: logger
+    )
+    app.addServices(postgres)
+    let startupLogger = logger
+    app.beforeServerStarts {
+        try await Migrator.migrate(RecordsMigrations.all, client: postgres, logger: startupLogger)
+        readiness.markReady()
+        startupLogger.info("records ready", metadata: ["fhir": "\(config.fhirBase)", "kek": "\(config.keys.activeID)"])
+    }
+    return app
+}
+
+/// `medledger-records rotate-kek`: rewraps every data key under `RECORDS_ACTIVE_KEK`; the old
+/// KEK can leave `RECORDS_KEKS` afterwards. Returns how many keys were rewrapped.
+public func rotateKeyEncryptionKey(reader: ConfigReader) async throws -> (count: Int, kek: String) {
+    let logger = Logger(label: "medledger-records")
+    let config = try RecordsConfig(reader: reader, logger: logger)
+    let postgres = PostgresClient(configuration: config.common.database.clientConfiguration, backgroundLogger: logger)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { await postgres.run() }
+        defer { group.cancelAll() }
+        try await Migrator.migrate(RecordsMigrations.all, client: postgres, logger: logger)
+        return (try await DataKeyStore.rewrapAll(postgres: postgres, keys: config.keys, logger: logger), config.keys.activeID)
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import MedLedgerCore
+
+/// What records tells the audit service: one FHIR R4 AuditEvent per interaction (type `rest`,
+/// subtype the RESTful interaction), naming the caller, the version touched and its patient.
+struct RecordsAuditEvent: Sendable {
+    enum Kind: String, Sendable {
+        case create, read, vread, update, delete
+        case searchType = "search-type"
+        case historyInstance = "history-instance"
+        case historyType = "history-type"
+
+        var action: String {
+            switch self {
+            case .create: "C"
+            case .update: "U"
+            case .delete: "D"
+            case .read, .vread, .searchType, .historyInstance, .historyType: "R"
+            }
+        }
+    }
+
+    var kind: Kind
+    var caller: Caller
+    var type: ResourceType
+    /// `Type/id/_history/n` (or `Type/id`) when one resource is concerned.
+    var entity: String?
+    var patient: String?
+    /// The query string of a search.
+    var query: String?
+    /// HTTP status when it failed (outcome 4, minor failure).
+    var failure: Int?
+
+    static let dicom = "http://dicom.nema.org/resources/ontology/DCM"
+
+    func resource(recorded: Date) -> JSONValue {
+        var members: [(key: String, value: JSONValue)] = [
+            ("resourceType", .string("AuditEvent")),
+            ("type", coding("http://terminology.hl7.org/CodeSystem/audit-event-type", "rest", "RESTful Operation")),
+            ("subtype", .array([coding("http://hl7.org/fhir/restful-interaction", kind.rawValue, kind.rawValue)])),
+            ("action", .string(kind.action)),
+            ("recorded", .string(FHIRDate.instantText(recorded))),
+            ("outcome", .string(failure == nil ? "0" : "4")),
+        ]
+        if let failure { members.append(("outcomeDesc", .string("answered \(failure)"))) }
+        members.append(("agent", .array([agent])))
+        members.append(
+            (
+                "source",
+                .object([
+                    ("site", .string("medledger-records")),
+                    ("observer", .object([("display", .string("medledger-records"))])),
+                    ("type", .array([coding("http://terminology.hl7.org/CodeSystem/security-source-type", "4", "Application Server")])),
+                ])
+            ))
+        var entities: [JSONValue] = []
+        if let entity {
+            entities.append(
+                .object([
+                    ("what", .object([("reference", .string(entity))])),
+                    ("type", coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "2", "System Object")),
+                    ("role", coding("http://terminology.hl7.org/CodeSystem/object-role", "4", "Domain Resource")),
+                ]))
+        }
+        if let query {
+            entities.append(
+                .object([
+                    ("type", coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "2", "System Object")),
+                    ("role", coding("http://terminology.hl7.org/CodeSystem/object-role", "24", "Query")),
+                    ("description", .string(type.rawValue)),
+                    ("query", .string(Array(query.utf8).base64String)),
+                ]))
+        }
+        if let patient {
+            entities.append(
+                .object([
+                    ("what", .object([("reference", .string("Patient/\(patient)"))])),
+                    ("type", coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "1", "Person")),
+                    ("role", coding("http://terminology.hl7.org/CodeSystem/object-role", "1", "Patient")),
+                ]))
+        }
+        if !entities.isEmpty { members.append(("entity", .array(entities))) }
+        return .object(members)
+    }
+
+    private var agent: JSONValue {
+        var who: [(key: String, value: JSONValue)] = []
+        if let fhirUser = caller.fhirUser { who.append(("reference", .string(fhirUser))) }
+        let system = caller.isClient ? "urn:medledger:identity:client" : "urn:medledger:identity:user"
+        who.append(("identifier", .object([("system", .string(system)), ("value", .string(caller.subject))])))
+        return .object([
+            (
+                "type",
+                .object([
+                    (
+                        "coding",
+                        .array([
+                            coding("http://terminology.hl7.org/CodeSystem/extra-security-role-type", caller.isClient ? "datacollector" : "humanuser",
+                                caller.isClient ? "data collector" : "human user")
+                        ])
+                    )
+                ])
+            ),
+            ("who", .object(who)),
+            ("requestor", .bool(true)),
+            ("network", .object([("address", .string(caller.address)), ("type", .string("2"))])),
+        ])
+    }
+
+    private func coding(_ system: String, _ code: String, _ display: String) -> JSONValue {
+        .object([("system", .string(system)), ("code", .string(code)), ("display", .string(display))])
+    }
+}

@@ -1,0 +1,105 @@
+import NIOCore
+import HTTPTypes
+import Crypto
+import Foundation
+import Logging
+import MedLedgerCore
+import PostgresNIO
+import Synchronization
+
+/// One AES-256 data key per patient (and one for non-patient data), stored wrapped by a
+/// key-encryption key. Destroying a patient's key erases their data (crypto-shredding).
+final class DataKeyStore: Sendable {
+    /// The key owner for resources outside any patient compartment (Practitioner).
+    static let sharedOwner = "shared"
+
+    let postgres: PostgresClient
+    let keys: KeyEncryptionKeys
+    /// Unwrapped keys, so that a read costs no unwrap; bounded, because it holds secrets and
+    /// there may be millions of patients.
+    private let cache = Mutex<[String: SymmetricKey]>([:])
+    private static let cacheLimit = 50_000
+
+    init(postgres: PostgresClient, keys: KeyEncryptionKeys) {
+        self.postgres = postgres
+        self.keys = keys
+    }
+
+    /// The owner's key, made on first use. It is committed on its own before any data is sealed
+    /// with it: a key that vanished with a rolled-back transaction would make data unreadable.
+    func key(for owner: String, logger: Logger) async throws -> SymmetricKey {
+        if let key = cache.withLock({ $0[owner] }) { return key }
+        if let key = try await load(owner, logger: logger) { return key }
+        let fresh = SymmetricKey(size: .bits256)
+        let wrapped = try Self.wrap(fresh, owner: owner, kekID: keys.activeID, kek: keys.active)
+        try await postgres.query(
+            "INSERT INTO data_keys (owner, kek_id, wrapped) VALUES (\(owner), \(keys.activeID), \(ByteBuffer(bytes: wrapped))) ON CONFLICT (owner) DO NOTHING",
+            logger: logger
+        )
+        // Another request may have won the race: use whatever is stored.
+        guard let key = try await load(owner, logger: logger) else { throw Problem(.serviceUnavailable, "a data key could not be stored") }
+        return key
+    }
+
+    /// The owner's key if it exists (nil: never made, or destroyed).
+    func existingKey(for owner: String, logger: Logger) async throws -> SymmetricKey? {
+        if let key = cache.withLock({ $0[owner] }) { return key }
+        return try await load(owner, logger: logger)
+    }
+
+    private func load(_ owner: String, logger: Logger) async throws -> SymmetricKey? {
+        let rows = try await postgres.query("SELECT kek_id, wrapped FROM data_keys WHERE owner = \(owner)", logger: logger)
+        for try await (kekID, wrapped) in rows.decode((String, ByteBuffer).self) {
+            guard let kek = keys.keys[kekID] else {
+                logger.error("a data key is wrapped by a KEK that RECORDS_KEKS lacks", metadata: ["kek_id": "\(kekID)"])
+                throw Problem(.serviceUnavailable, "a key-encryption key is missing from the configuration")
+            }
+            let key = try Self.unwrap(Array(wrapped.readableBytesView), owner: owner, kekID: kekID, kek: kek)
+            cache.withLock { cache in
+                if cache.count >= Self.cacheLimit { cache.removeAll(keepingCapacity: true) }
+                cache[owner] = key
+            }
+            return key
+        }
+        return nil
+    }
+
+    static func wrap(_ key: SymmetricKey, owner: String, kekID: String, kek: SymmetricKey) throws -> [UInt8] {
+        let bytes = key.withUnsafeBytes { Array($0) }
+        return Array(try AES.GCM.seal(bytes, using: kek, authenticating: Array("\(kekID)|\(owner)".utf8)).combined!)
+    }
+
+    static func unwrap(_ wrapped: [UInt8], owner: String, kekID: String, kek: SymmetricKey) throws -> SymmetricKey {
+        let box = try AES.GCM.SealedBox(combined: wrapped)
+        return SymmetricKey(data: try AES.GCM.open(box, using: kek, authenticating: Array("\(kekID)|\(owner)".utf8)))
+    }
+
+    /// Rewraps every data key not yet under the active KEK (`medledger-records rotate-kek`).
+    static func rewrapAll(postgres: PostgresClient, keys: KeyEncryptionKeys, logger: Logger) async throws -> Int {
+        var count = 0
+        while true {
+            let batch = try await Database.transaction(postgres, logger: logger) { connection -> Int in
+                let rows = try await connection.query(
+                    "SELECT owner, kek_id, wrapped FROM data_keys WHERE kek_id <> \(keys.activeID) LIMIT 500 FOR UPDATE SKIP LOCKED",
+                    logger: logger
+                )
+                var found: [(String, String, [UInt8])] = []
+                for try await (owner, kekID, wrapped) in rows.decode((String, String, ByteBuffer).self) {
+                    found.append((owner, kekID, Array(wrapped.readableBytesView)))
+                }
+                for (owner, kekID, wrapped) in found {
+                    guard let kek = keys.keys[kekID] else {
+                        throw ConfigError("a data key is wrapped by KEK \(kekID), which RECORDS_KEKS lacks: add it back to rotate")
+                    }
+                    let key = try unwrap(wrapped, owner: owner, kekID: kekID, kek: kek)
+                    let rewrapped = try wrap(key, owner: owner, kekID: keys.activeID, kek: keys.active)
+                    try await connection.query(
+                        "UPDATE data_keys SET kek_id = \(keys.activeID), wrapped = \(ByteBuffer(bytes: rewrapped)) WHERE owner = \(owner)", logger: logger)
+                }
+                return found.count
+            }
+            count += batch
+            if batch == 0 { return count }
+        }
+    }
+}

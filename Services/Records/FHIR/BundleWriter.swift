@@ -1,0 +1,51 @@
+import Foundation
+import MedLedgerCore
+
+/// Writes a Bundle's bytes directly, putting each resource's stored bytes in as they are: no
+/// re-parse, and what a search returns is byte for byte what vread serves.
+struct BundleWriter {
+    private var bytes: [UInt8] = []
+    private var entries = 0
+
+    init(type: String, total: Int?, links: [(relation: String, url: String)]) {
+        append(#"{"resourceType":"Bundle","id":"#)
+        append(JSONValue.string(UUID().uuidString.lowercased()).serialized())
+        append(#","meta":{"lastUpdated":"#)
+        append(JSONValue.string(FHIRDate.instantText(Date())).serialized())
+        append(#"},"type":"#)
+        append(JSONValue.string(type).serialized())
+        if let total { append(#","total":\#(total)"#) }
+        if !links.isEmpty {
+            let linkArray = JSONValue.array(links.map { .object([("relation", .string($0.relation)), ("url", .string($0.url))]) })
+            append(#","link":"#)
+            append(linkArray.serialized())
+        }
+    }
+
+    /// One entry: `resource` is already-serialised JSON (nil for a history entry of a deletion).
+    mutating func entry(fullUrl: String, resource: [UInt8]?, extra: [(key: String, value: JSONValue)]) {
+        append(entries == 0 ? #","entry":[{"# : #",{"#)
+        entries += 1
+        append(#""fullUrl":"#)
+        append(JSONValue.string(fullUrl).serialized())
+        if let resource {
+            append(#","resource":"#)
+            bytes += resource
+        }
+        for (key, value) in extra {
+            append(",")
+            append(JSONValue.string(key).serialized())
+            append(":")
+            append(value.serialized())
+        }
+        append("}")
+    }
+
+    mutating func finish() -> [UInt8] {
+        append(entries == 0 ? "}" : "]}")
+        return bytes
+    }
+
+    private mutating func append(_ text: String) { bytes += Array(text.utf8) }
+    private mutating func append(_ serialized: [UInt8]) { bytes += serialized }
+}

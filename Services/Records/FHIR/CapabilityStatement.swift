@@ -1,0 +1,72 @@
+import MedLedgerCore
+
+/// `GET /fhir/metadata`: exactly what records implements (FHIR R4 CapabilityStatement).
+enum CapabilityStatement {
+    static func resource(base: String, issuer: String) -> JSONValue {
+        let resources: [JSONValue] = ResourceType.allCases.map { type in
+            var interactions = ["create", "read", "vread", "update", "delete", "history-instance", "history-type", "search-type"]
+            if type == .binary { interactions.removeAll { $0 == "update" } }
+            var members: [(key: String, value: JSONValue)] = [
+                ("type", .string(type.rawValue)),
+                ("interaction", .array(interactions.map { .object([("code", .string($0))]) })),
+                ("versioning", .string("versioned")),
+                ("readHistory", .bool(true)),
+                ("updateCreate", .bool(false)),
+                ("conditionalCreate", .bool(type != .binary)),
+                ("conditionalRead", .string("not-supported")),
+                ("conditionalUpdate", .bool(false)),
+                ("conditionalDelete", .string("not-supported")),
+                ("searchParam", .array(SearchParameter.all(for: type).map(searchParam))),
+            ]
+            if type == .diagnosticReport { members.append(("searchInclude", .array([.string("DiagnosticReport:patient")]))) }
+            return .object(members)
+        }
+        let security: JSONValue = .object([
+            ("extension", .array([
+                .object([
+                    ("url", .string("http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris")),
+                    ("extension", .array([.object([("url", .string("token")), ("valueUri", .string(issuer + "/auth/token"))])])),
+                ])
+            ])),
+            ("service", .array([
+                .object([
+                    ("coding", .array([
+                        .object([
+                            ("system", .string("http://terminology.hl7.org/CodeSystem/restful-security-service")), ("code", .string("SMART-on-FHIR")),
+                        ])
+                    ]))
+                ])
+            ])),
+            ("description", .string("Bearer access tokens from the MedLedger identity service (SMART v2 scopes); see .well-known/smart-configuration")),
+        ])
+        return .object([
+            ("resourceType", .string("CapabilityStatement")),
+            ("status", .string("active")),
+            ("date", .string("2026-11-21")),
+            ("publisher", .string("MedLedger")),
+            ("kind", .string("instance")),
+            ("software", .object([("name", .string("medledger-records"))])),
+            ("implementation", .object([("description", .string("MedLedger records")), ("url", .string(base))])),
+            ("fhirVersion", .string("4.0.1")),
+            ("format", .array([.string("json"), .string("application/fhir+json")])),
+            ("rest", .array([
+                .object([
+                    ("mode", .string("server")),
+                    ("security", security),
+                    ("resource", .array(resources)),
+                ])
+            ])),
+        ])
+    }
+
+    private static func searchParam(_ parameter: SearchParameter) -> JSONValue {
+        let type: String
+        switch parameter.kind {
+        case .token: type = "token"
+        case .string: type = "string"
+        case .date: type = "date"
+        case .reference: type = "reference"
+        }
+        return .object([("name", .string(parameter.name)), ("type", .string(type))])
+    }
+}

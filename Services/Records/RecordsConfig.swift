@@ -1,0 +1,42 @@
+import Configuration
+import Crypto
+import Foundation
+import Logging
+import MedLedgerCore
+
+/// Records' settings on top of the common ones (names in the README and openapi/records.yaml).
+struct RecordsConfig: Sendable {
+    var common: CommonConfig
+    /// The public base of the FHIR API (`RECORDS_URL` + `/fhir`), for `Location` and Bundle links.
+    var fhirBase: String
+    var keys: KeyEncryptionKeys
+    var binaryMaxBytes: Int
+    var resourceMaxBytes: Int
+
+    init(reader: ConfigReader, logger: Logger) throws(ConfigError) {
+        common = try CommonConfig(reader: reader, defaultPort: 8082, defaultDatabase: "records")
+        let publicURL = try reader.url("records.url", default: "http://127.0.0.1:\(common.port)")
+        fhirBase = publicURL.absoluteString.trimmingSuffix("/") + "/fhir"
+        if let keks = reader.text("records.keks", secret: true) {
+            keys = try KeyEncryptionKeys(parsing: keks, active: reader.text("records.active.kek"))
+        } else if common.mode == .production {
+            throw ConfigError("RECORDS_KEKS is required in production mode: `kid:base64,…`, each key 32 random bytes (`openssl rand -base64 32`)")
+        } else {
+            keys = KeyEncryptionKeys(generatedFor: "dev")
+            logger.warning("RECORDS_KEKS not set: data keys are wrapped with a throwaway key, so stored records are lost on restart (development mode only)")
+        }
+        binaryMaxBytes = try reader.integer("binary.max.bytes", default: 25 << 20, range: 1024...(1 << 31))
+        resourceMaxBytes = try reader.integer("resource.max.bytes", default: 1 << 20, range: 1024...(64 << 20))
+    }
+
+    /// Base64 grows content by 4/3; a JSON Binary also carries a few small elements.
+    var binaryJSONMaxBytes: Int { binaryMaxBytes / 3 * 4 + 64 * 1024 }
+}
+
+extension String {
+    func trimmingSuffix(_ suffix: String) -> String {
+        var text = self
+        while text.hasSuffix(suffix) { text.removeLast(suffix.count) }
+        return text
+    }
+}

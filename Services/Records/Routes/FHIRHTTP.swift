@@ -1,0 +1,116 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import MedLedgerCore
+
+/// The HTTP conventions of the FHIR REST API (http.html): formats, versioning headers, `Prefer`.
+enum FHIRHTTP {
+    static let contentType = "application/fhir+json; charset=utf-8"
+    static let jsonTypes: Set<String> = ["application/fhir+json", "application/json", "application/json+fhir"]
+    static let jsonFormats: Set<String> = ["json", "application/json", "application/fhir+json", "application/json+fhir"]
+
+    /// 406 unless the client accepts JSON (`Accept` or `_format`).
+    static func requireJSON(_ request: Request) throws(Problem) {
+        if let format = request.queryText("_format"), !jsonFormats.contains(format.lowercased()) {
+            throw Problem(.notAcceptable, "_format=\(format) is not supported: this server speaks FHIR JSON only")
+        }
+        guard request.queryText("_format") == nil, !acceptsJSON(request) else { return }
+        throw Problem(.notAcceptable, "this server answers with application/fhir+json only")
+    }
+
+    static func acceptsJSON(_ request: Request) -> Bool {
+        acceptedTypes(request).contains { $0 == "*/*" || $0 == "application/*" || jsonTypes.contains($0) }
+    }
+
+    /// The media types of `Accept` (lower-cased, parameters dropped); `*/*` when absent.
+    static func acceptedTypes(_ request: Request) -> [String] {
+        guard let accept = request.headers[values: .accept].joined(separator: ",").nonEmpty else { return ["*/*"] }
+        return accept.split(separator: ",").compactMap { item in
+            let type = item.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+            return type.isEmpty ? nil : type
+        }
+    }
+
+    /// 415 unless the body is FHIR JSON (or plain JSON).
+    static func requireJSONBody(_ request: Request) throws(Problem) {
+        guard let header = request.headers[.contentType] else { return }
+        let type = header.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        guard jsonTypes.contains(type) else { throw Problem(.unsupportedMediaType, "send resources as application/fhir+json") }
+    }
+
+    /// The version in `If-Match: W/"n"` (nil without the header, 400 when malformed).
+    static func ifMatch(_ request: Request) throws(Problem) -> Int? {
+        guard let header = request.headers[.ifMatch] else { return nil }
+        var text = Substring(header.trimmingCharacters(in: .whitespaces))
+        if text.hasPrefix("W/") { text = text.dropFirst(2) }
+        guard text.count >= 3, text.first == "\"", text.last == "\"", let version = Int(text.dropFirst().dropLast()), version > 0 else {
+            throw Problem.badRequest("If-Match must name a version as W/\"n\", got \(header)")
+        }
+        return version
+    }
+
+    enum Return: Sendable {
+        case minimal, representation, outcome
+    }
+
+    static func preferredReturn(_ request: Request) -> Return {
+        switch preference("return", request) {
+        case "minimal": .minimal
+        case "OperationOutcome": .outcome
+        default: .representation
+        }
+    }
+
+    static func strictHandling(_ request: Request) -> Bool {
+        preference("handling", request) == "strict"
+    }
+
+    private static func preference(_ name: String, _ request: Request) -> String? {
+        for header in request.headers[values: HTTPField.Name("Prefer")!] {
+            for item in header.split(separator: ",") {
+                let parts = item.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                if parts.count == 2, parts[0].lowercased() == name { return parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+            }
+        }
+        return nil
+    }
+
+    static func versionHeaders(_ stored: StoredVersion, base: String, location: Bool) -> HTTPFields {
+        var headers: HTTPFields = [
+            .contentType: contentType,
+            .eTag: "W/\"\(stored.version)\"",
+            .lastModified: FHIRDate.httpDate(stored.lastUpdatedDate),
+        ]
+        if location { headers[.location] = "\(base)/\(stored.versionReference)" }
+        return headers
+    }
+
+    /// The answer to a write, shaped by `Prefer: return=…`.
+    static func writeResponse(_ written: WrittenVersion, status: HTTPResponse.Status, request: Request, base: String) -> Response {
+        let headers = versionHeaders(written.stored, base: base, location: true)
+        switch preferredReturn(request) {
+        case .minimal:
+            var minimal = headers
+            minimal[.contentType] = nil
+            return Response(status: status, headers: minimal)
+        case .outcome:
+            let outcome = FHIRIssue(code: "informational", diagnostics: "stored \(written.stored.versionReference)").json(severity: "information")
+            let body = JSONValue.object([("resourceType", .string("OperationOutcome")), ("issue", .array([outcome]))]).serialized()
+            return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        case .representation:
+            return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: written.body ?? [])))
+        }
+    }
+
+    static func resourceResponse(_ body: [UInt8], stored: StoredVersion, base: String) -> Response {
+        Response(status: .ok, headers: versionHeaders(stored, base: base, location: false), body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    static func bundleResponse(_ bytes: [UInt8]) -> Response {
+        Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}
+
+extension String {
+    var nonEmpty: String? { isEmpty ? nil : self }
+}

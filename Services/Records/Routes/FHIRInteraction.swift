@@ -1,0 +1,50 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import MedLedgerCore
+
+/// The caller and dependencies of one FHIR interaction, with the audit rules they share.
+struct FHIRInteraction {
+    let deps: RecordsDependencies
+    let caller: Caller
+    let type: ResourceType
+    let logger: Logger
+
+    init(deps: RecordsDependencies, context: ServiceRequestContext, type: String) throws(Problem) {
+        guard let token = context.token else { throw Problem.unauthorized("a bearer token is required") }
+        guard let type = ResourceType(path: type) else {
+            throw Problem.notFound("records serves Patient, Practitioner, DiagnosticReport and Binary; \(type) is not one of them")
+        }
+        self.deps = deps
+        self.caller = try Caller(token: token, address: context.clientAddress)
+        self.type = type
+        self.logger = context.logger
+    }
+
+    var rule: AccessRule { AccessRule.rule(for: caller, on: type) }
+
+    func event(_ kind: RecordsAuditEvent.Kind, entity: String? = nil, patient: String? = nil, query: String? = nil) -> RecordsAuditEvent {
+        RecordsAuditEvent(kind: kind, caller: caller, type: type, entity: entity, patient: patient, query: query, failure: nil)
+    }
+
+    /// Runs `body`; a refusal (403, 404, 410, 412) is audited too, as a minor failure, so that
+    /// probing for records leaves a trace.
+    func auditingFailures<T>(_ event: RecordsAuditEvent, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let problem as Problem where [403, 404, 409, 410, 412].contains(problem.status.code) {
+            var failed = event
+            failed.failure = Int(problem.status.code)
+            try await deps.audit.record(failed)
+            throw problem
+        }
+    }
+
+    /// The stored bytes of a version, or 410 for a deletion.
+    func body(of stored: StoredVersion) async throws -> [UInt8] {
+        guard !stored.deleted, let body = try await deps.keys.open(stored, logger: logger) else {
+            throw Problem(.gone, "\(stored.reference) was deleted (version \(stored.version))", headers: [.eTag: "W/\"\(stored.version)\""])
+        }
+        return body
+    }
+}

@@ -1,0 +1,154 @@
+import HTTPTypes
+import Foundation
+import Hummingbird
+import Logging
+import MedLedgerCore
+import PostgresNIO
+
+/// search (GET and POST `_search`) and history (instance and type), answered as Bundles.
+struct SearchController {
+    let deps: RecordsDependencies
+
+    var endpoints: RouteCollection<ServiceRequestContext> {
+        let routes = RouteCollection(context: ServiceRequestContext.self)
+        routes.get("{type}") { request, context in try await search(request, context: context, form: nil) }
+        routes.post("{type}/_search") { request, context in
+            guard request.hasFormBody else { throw Problem(.unsupportedMediaType, "POST _search takes application/x-www-form-urlencoded") }
+            let buffer = try await request.body.collect(upTo: deps.config.resourceMaxBytes)
+            return try await search(request, context: context, form: String(buffer: buffer))
+        }
+        routes.get("{type}/_history") { request, context in try await history(request, context: context, id: nil) }
+        routes.get("{type}/{id}/_history") { request, context in try await history(request, context: context, id: try context.parameters.require("id")) }
+        return routes
+    }
+
+    func search(_ request: Request, context: ServiceRequestContext, form: String?) async throws -> Response {
+        let interaction = try FHIRInteraction(deps: deps, context: context, type: try context.parameters.require("type"))
+        try FHIRHTTP.requireJSON(request)
+        try interaction.caller.require(.search, on: interaction.type)
+        var fields: [(name: String, value: String)]
+        do {
+            fields = try FormBody(parsing: Substring(request.uri.query ?? "")).fields
+            if let form { fields += try FormBody(parsing: Substring(form)).fields }
+        } catch {
+            throw Problem.badRequest("the search parameters are not a valid query: \(error.description)")
+        }
+        let search = try SearchRequest(type: interaction.type, fields: fields, strict: FHIRHTTP.strictHandling(request))
+        let query = search.applied.map { "\($0.name)=\($0.value)" }.joined(separator: "&")
+        let patientRule = AccessRule.rule(for: interaction.caller, on: .patient)
+        let (page, included) = try await deps.postgres.withConnection { connection -> (SearchPage, [StoredVersion]) in
+            let page = try await SearchStore.search(search, rule: interaction.rule, base: deps.base, on: connection, logger: interaction.logger)
+            guard search.includePatients, interaction.caller.scopes.contains(where: { $0.grants(.read, on: .patient) }) else { return (page, []) }
+            var included: [StoredVersion] = []
+            for patient in Set(page.matches.compactMap(\.patient)).sorted() {
+                if let stored = try await ResourceReads.current(.patient, id: patient, rule: patientRule, on: connection, logger: interaction.logger),
+                    !stored.deleted
+                {
+                    included.append(stored)
+                }
+            }
+            return (page, included)
+        }
+        try await deps.audit.record(interaction.event(.searchType, query: query))
+        var bundle = BundleWriter(type: "searchset", total: page.total, links: links(search, page: page))
+        for stored in page.matches {
+            bundle.entry(
+                fullUrl: "\(deps.base)/\(stored.reference)", resource: try await resourceBytes(stored, interaction),
+                extra: [("search", .object([("mode", .string("match"))]))])
+        }
+        for stored in included {
+            bundle.entry(
+                fullUrl: "\(deps.base)/\(stored.reference)", resource: try await interaction.body(of: stored),
+                extra: [("search", .object([("mode", .string("include"))]))])
+        }
+        return FHIRHTTP.bundleResponse(bundle.finish())
+    }
+
+    private func resourceBytes(_ stored: StoredVersion, _ interaction: FHIRInteraction) async throws -> [UInt8] {
+        let body = try await interaction.body(of: stored)
+        guard stored.type == .binary else { return body }
+        return try await BinaryController(deps: deps).jsonWithData(body, stored: stored, logger: interaction.logger)
+    }
+
+    private func links(_ search: SearchRequest, page: SearchPage) -> [(relation: String, url: String)] {
+        let base = "\(deps.base)/\(search.type.rawValue)"
+        func url(_ extra: [(name: String, value: String)]) -> String {
+            let items = (search.applied + extra).map { Self.encode($0.name) + "=" + Self.encode($0.value) }
+            return items.isEmpty ? base : base + "?" + items.joined(separator: "&")
+        }
+        var selfExtra: [(name: String, value: String)] = []
+        if let cursor = search.cursor { selfExtra.append(("_cursor", cursor.text)) }
+        var links = [(relation: "self", url: url(selfExtra))]
+        if page.hasNext, let last = page.matches.last, let value = page.sortValues.last {
+            links.append(("next", url([("_cursor", SearchCursor(after: true, sortValue: value, id: last.id).text)])))
+        }
+        if page.hasPrevious, let first = page.matches.first, let value = page.sortValues.first {
+            links.append(("previous", url([("_cursor", SearchCursor(after: false, sortValue: value, id: first.id).text)])))
+        }
+        return links
+    }
+
+    func history(_ request: Request, context: ServiceRequestContext, id: String?) async throws -> Response {
+        let interaction = try FHIRInteraction(deps: deps, context: context, type: try context.parameters.require("type"))
+        try FHIRHTTP.requireJSON(request)
+        try interaction.caller.require(id == nil ? .search : .read, on: interaction.type)
+        let count = Int(min(try request.queryInteger("_count") ?? 20, 1000))
+        let since: Int64? = try request.queryText("_since").map { text throws(Problem) in
+            guard let range = FHIRDate.range(of: text, kind: .instant) else { throw Problem.badRequest("_since must be an instant, e.g. 2024-05-01T10:00:00Z") }
+            return Micros.of(range.low)
+        }
+        let before: Int64? = try request.queryText("_cursor").map { text throws(Problem) in
+            guard let cursor = SearchCursor(text), !cursor.after else { throw Problem.badRequest("_cursor is not one this server issued") }
+            return cursor.sortValue
+        }
+        let kind: RecordsAuditEvent.Kind = id == nil ? .historyType : .historyInstance
+        let entity = id.map { "\(interaction.type.rawValue)/\($0)" }
+        let versions = try await interaction.auditingFailures(interaction.event(kind, entity: entity)) {
+            try await deps.postgres.withConnection { connection -> [StoredVersion] in
+                if let id, try await ResourceReads.current(interaction.type, id: id, rule: interaction.rule, on: connection, logger: interaction.logger) == nil {
+                    throw Problem.notFound("\(interaction.type.rawValue)/\(id) is not known")
+                }
+                return try await ResourceReads.history(
+                    interaction.type, id: id, rule: interaction.rule, since: since, beforeSeq: before, limit: count + 1, on: connection,
+                    logger: interaction.logger)
+            }
+        }
+        try await deps.audit.record(interaction.event(kind, entity: entity, patient: id == nil ? nil : versions.first?.patient))
+        let page = Array(versions.prefix(count))
+        let path = "\(deps.base)/\(interaction.type.rawValue)\(id.map { "/\($0)" } ?? "")/_history"
+        var query = ["_count=\(count)"]
+        if let since = request.queryText("_since") { query.append("_since=" + Self.encode(since)) }
+        var links = [(relation: "self", url: path + "?" + (query + (request.queryText("_cursor").map { ["_cursor=\($0)"] } ?? [])).joined(separator: "&"))]
+        if versions.count > count, let last = page.last {
+            links.append(("next", path + "?" + (query + ["_cursor=" + SearchCursor(after: false, sortValue: last.seq, id: last.id).text]).joined(separator: "&")))
+        }
+        var bundle = BundleWriter(type: "history", total: nil, links: links)
+        for stored in page {
+            let body = stored.deleted ? nil : try await resourceBytes(stored, interaction)
+            let method = stored.deleted ? "DELETE" : stored.version == 1 ? "POST" : "PUT"
+            let status = stored.deleted ? "204 No Content" : stored.version == 1 ? "201 Created" : "200 OK"
+            bundle.entry(
+                fullUrl: "\(deps.base)/\(stored.reference)", resource: body,
+                extra: [
+                    ("request", .object([("method", .string(method)), ("url", .string(method == "POST" ? stored.type.rawValue : stored.reference))])),
+                    (
+                        "response",
+                        .object([
+                            ("status", .string(status)), ("etag", .string("W/\"\(stored.version)\"")),
+                            ("lastModified", .string(FHIRDate.instantText(stored.lastUpdatedDate))),
+                        ])
+                    ),
+                ])
+        }
+        return FHIRHTTP.bundleResponse(bundle.finish())
+    }
+
+    static func encode(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .fhirQueryAllowed) ?? text
+    }
+}
+
+extension CharacterSet {
+    /// Unreserved characters plus those FHIR values use unescaped (`|`, `:`, `,`).
+    static let fhirQueryAllowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~|:,/")
+}

@@ -1,0 +1,92 @@
+import NIOCore
+import Logging
+import MedLedgerCore
+import PostgresNIO
+
+/// A page of search results: the matches (current versions, sealed) and what the links need.
+struct SearchPage: Sendable {
+    var matches: [StoredVersion]
+    var total: Int?
+    var hasNext: Bool
+    var hasPrevious: Bool
+    /// Sort values of the first and last match, for the `previous`/`next` cursors.
+    var sortValues: [Int64]
+}
+
+/// Runs searches in SQL: filters, the caller's access rule, keyset paging and the count all in
+/// the database, so totals and pages only ever contain what the caller may see.
+enum SearchStore {
+    static func search(
+        _ request: SearchRequest, rule: AccessRule, base: String, on connection: PostgresConnection, logger: Logger
+    ) async throws -> SearchPage {
+        let total = request.includeTotal || request.summaryCount ? try await count(request, rule: rule, base: base, on: connection, logger: logger) : nil
+        guard !request.summaryCount, request.count > 0 else {
+            return SearchPage(matches: [], total: total, hasNext: false, hasPrevious: false, sortValues: [])
+        }
+        var builder = SQLBuilder()
+        let column = "r.\(request.sort.column)"
+        builder.append("SELECT \(StoredVersion.columns), \(column) FROM resources r ")
+        builder.append("JOIN resource_versions v ON v.type = r.type AND v.id = r.id AND v.version = r.version WHERE ")
+        builder.append(conditions(request, rule: rule, base: base, &builder))
+        // Walking backwards (a `previous` link) reverses the order; the page is put right after.
+        let backwards = request.cursor.map { !$0.after } ?? false
+        let descending = request.descending != backwards
+        if let cursor = request.cursor {
+            let comparison = descending ? "<" : ">"
+            builder.append(" AND (\(column), r.id) \(comparison) (\(builder.bind(cursor.sortValue)), \(builder.bind(cursor.id)))")
+        }
+        let direction = descending ? "DESC" : "ASC"
+        builder.append(" ORDER BY \(column) \(direction), r.id \(direction) LIMIT \(builder.bind(request.count + 1))")
+        var matches: [StoredVersion] = []
+        var sortValues: [Int64] = []
+        for try await row in try await connection.query(builder.query, logger: logger) {
+            let c = try row.decode((String, String, Int, Int64, Bool, String?, String?, String?, String, ByteBuffer?, Int64, Int64).self)
+            matches.append(try StoredVersion.make((c.0, c.1, c.2, c.3, c.4, c.5, c.6, c.7, c.8, c.9, c.10)))
+            sortValues.append(c.11)
+        }
+        let more = matches.count > request.count
+        if more {
+            matches.removeLast()
+            sortValues.removeLast()
+        }
+        if backwards {
+            matches.reverse()
+            sortValues.reverse()
+        }
+        return SearchPage(
+            matches: matches, total: total,
+            hasNext: backwards ? true : more,
+            hasPrevious: backwards ? more : request.cursor != nil,
+            sortValues: sortValues)
+    }
+
+    /// Ids of the live resources matching (for `If-None-Exist`), at most `limit`.
+    static func matchingIDs(
+        _ request: SearchRequest, rule: AccessRule, base: String, limit: Int, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [String] {
+        var builder = SQLBuilder()
+        builder.append("SELECT r.id FROM resources r WHERE ")
+        builder.append(conditions(request, rule: rule, base: base, &builder))
+        builder.append(" LIMIT \(builder.bind(limit))")
+        var ids: [String] = []
+        for try await id in try await connection.query(builder.query, logger: logger).decode(String.self) { ids.append(id) }
+        return ids
+    }
+
+    static func count(_ request: SearchRequest, rule: AccessRule, base: String, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        var builder = SQLBuilder()
+        builder.append("SELECT count(*) FROM resources r WHERE ")
+        builder.append(conditions(request, rule: rule, base: base, &builder))
+        return try await connection.query(builder.query, logger: logger).collect().first!.decode(Int.self)
+    }
+
+    private static func conditions(_ request: SearchRequest, rule: AccessRule, base: String, _ builder: inout SQLBuilder) -> String {
+        var parts = ["r.type = \(builder.bind(request.type.rawValue))", "NOT r.deleted"]
+        parts.append("(" + rule.condition(type: request.type, alias: "r", &builder) + ")")
+        for filter in request.filters {
+            parts.append(SearchCondition.sql(filter, type: request.type, base: base, &builder))
+        }
+        return parts.joined(separator: " AND ")
+    }
+}
+

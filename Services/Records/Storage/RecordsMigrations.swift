@@ -1,0 +1,138 @@
+import MedLedgerCore
+import PostgresNIO
+
+/// Records' schema. Bodies and Binary content are only ever stored sealed (AES-256-GCM under a
+/// per-patient data key); the plaintext columns are the ones search and access control need.
+/// Times used for ordering and search are microseconds since 1970 (bigint), so that paging
+/// cursors compare exactly; ±infinity are the bigint extremes.
+enum RecordsMigrations {
+    static let all: [Migration] = [
+        Migration(
+            version: 1,
+            name: "resources, versions, search index, data keys, binary chunks, conditional creates, audit outbox",
+            statements: [
+                """
+                CREATE TABLE data_keys (
+                    owner text PRIMARY KEY,
+                    kek_id text NOT NULL,
+                    wrapped bytea NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT now())
+                """,
+                // Every version ever stored; append-only (the trigger below refuses changes).
+                """
+                CREATE TABLE resource_versions (
+                    seq bigserial UNIQUE,
+                    type text NOT NULL,
+                    id text NOT NULL,
+                    version integer NOT NULL,
+                    last_updated bigint NOT NULL,
+                    deleted boolean NOT NULL,
+                    patient text,
+                    status text,
+                    author text,
+                    key_owner text NOT NULL,
+                    body bytea,
+                    PRIMARY KEY (type, id, version))
+                """,
+                "CREATE INDEX resource_versions_type_seq ON resource_versions (type, seq)",
+                """
+                CREATE FUNCTION refuse_version_change() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    RAISE EXCEPTION 'stored versions are append-only (% on %)', TG_OP, TG_TABLE_NAME;
+                END $$
+                """,
+                """
+                CREATE TRIGGER resource_versions_append_only BEFORE UPDATE OR DELETE ON resource_versions
+                FOR EACH ROW EXECUTE FUNCTION refuse_version_change()
+                """,
+                """
+                CREATE TRIGGER resource_versions_no_truncate BEFORE TRUNCATE ON resource_versions
+                FOR EACH STATEMENT EXECUTE FUNCTION refuse_version_change()
+                """,
+                // The current version of each resource, with the columns access control and sorting use.
+                """
+                CREATE TABLE resources (
+                    type text NOT NULL,
+                    id text NOT NULL,
+                    version integer NOT NULL,
+                    last_updated bigint NOT NULL,
+                    deleted boolean NOT NULL,
+                    patient text,
+                    status text,
+                    author text,
+                    sort_date bigint NOT NULL,
+                    sort_issued bigint NOT NULL,
+                    PRIMARY KEY (type, id))
+                """,
+                "CREATE INDEX resources_updated ON resources (type, last_updated DESC, id DESC) WHERE NOT deleted",
+                "CREATE INDEX resources_patient_updated ON resources (type, patient, last_updated DESC, id DESC) WHERE NOT deleted",
+                "CREATE INDEX resources_patient_date ON resources (type, patient, sort_date DESC, id DESC) WHERE NOT deleted",
+                "CREATE INDEX resources_author ON resources (type, author) WHERE NOT deleted",
+                // Search values of current versions: one row per value (tokens, references, strings, date ranges).
+                """
+                CREATE TABLE search_index (
+                    type text NOT NULL,
+                    id text NOT NULL,
+                    param text NOT NULL,
+                    system text,
+                    code text,
+                    ref text,
+                    norm text,
+                    raw text,
+                    low bigint,
+                    high bigint)
+                """,
+                "CREATE INDEX search_index_resource ON search_index (type, id)",
+                "CREATE INDEX search_index_token ON search_index (type, param, code, system) WHERE code IS NOT NULL",
+                "CREATE INDEX search_index_system ON search_index (type, param, system) WHERE system IS NOT NULL",
+                "CREATE INDEX search_index_ref ON search_index (type, param, ref) WHERE ref IS NOT NULL",
+                "CREATE INDEX search_index_string ON search_index (type, param, norm text_pattern_ops) WHERE norm IS NOT NULL",
+                "CREATE INDEX search_index_date ON search_index (type, param, low, high) WHERE low IS NOT NULL",
+                // Binary content, sealed chunk by chunk; append-only like the versions it belongs to.
+                """
+                CREATE TABLE binary_contents (
+                    id text NOT NULL,
+                    version integer NOT NULL,
+                    nonce_prefix bytea NOT NULL,
+                    content_type text NOT NULL,
+                    chunks integer NOT NULL,
+                    size bigint NOT NULL,
+                    sealed_sha1 bytea NOT NULL,
+                    PRIMARY KEY (id, version))
+                """,
+                """
+                CREATE TABLE binary_chunks (
+                    id text NOT NULL,
+                    version integer NOT NULL,
+                    chunk integer NOT NULL,
+                    data bytea NOT NULL,
+                    PRIMARY KEY (id, version, chunk))
+                """,
+                """
+                CREATE TRIGGER binary_contents_append_only BEFORE UPDATE OR DELETE ON binary_contents
+                FOR EACH ROW EXECUTE FUNCTION refuse_version_change()
+                """,
+                """
+                CREATE TRIGGER binary_chunks_append_only BEFORE UPDATE OR DELETE ON binary_chunks
+                FOR EACH ROW EXECUTE FUNCTION refuse_version_change()
+                """,
+                // One row per distinct `If-None-Exist` query: concurrent conditional creates with the
+                // same query serialise on its row lock, so they cannot both create.
+                """
+                CREATE TABLE conditional_creates (
+                    type text NOT NULL,
+                    query text NOT NULL,
+                    PRIMARY KEY (type, query))
+                """,
+                """
+                CREATE TABLE audit_outbox (
+                    id bigserial PRIMARY KEY,
+                    idempotency_key text NOT NULL UNIQUE,
+                    event text NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    delivered_at timestamptz)
+                """,
+            ]
+        )
+    ]
+}

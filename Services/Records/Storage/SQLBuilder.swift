@@ -1,0 +1,55 @@
+import PostgresNIO
+
+/// A query put together from fixed fragments with every value bound (`$n`), for the searches
+/// whose shape depends on the request. Only literal SQL from this module goes into `sql`.
+struct SQLBuilder {
+    private(set) var sql = ""
+    private(set) var bindings = PostgresBindings()
+    private var count = 0
+
+    /// Binds a value and returns its placeholder.
+    mutating func bind(_ value: some PostgresDynamicTypeEncodable) -> String {
+        bindings.append(value, context: .default)
+        count += 1
+        return "$\(count)"
+    }
+
+    mutating func append(_ fragment: String) {
+        sql += fragment
+    }
+
+    var query: PostgresQuery { PostgresQuery(unsafeSQL: sql, binds: bindings) }
+}
+
+extension AccessRule {
+    /// The rule as a condition on a row of `resources` or `resource_versions` aliased `alias`.
+    func condition(type: ResourceType, alias a: String, _ builder: inout SQLBuilder) -> String {
+        switch self {
+        case .all:
+            return "TRUE"
+        case .none:
+            return "FALSE"
+        case .authoredBy(let author):
+            return "\(a).author = \(builder.bind(author))"
+        case .assignedTo(let practitioner):
+            return """
+                \(a).patient IN (SELECT g.id FROM search_index g WHERE g.type = 'Patient' AND g.param = 'general-practitioner' \
+                AND g.ref = \(builder.bind(practitioner)))
+                """
+        case .ownedBy(let patient, let releasedOnly):
+            let me = builder.bind(patient)
+            guard releasedOnly else { return "\(a).patient = \(me)" }
+            let released = builder.bind(AccessRule.releasedStatuses)
+            switch type {
+            case .binary:
+                return """
+                    \(a).patient = \(me) AND EXISTS (SELECT 1 FROM search_index f JOIN resources d ON d.type = f.type AND d.id = f.id \
+                    WHERE f.type = 'DiagnosticReport' AND f.param = 'presented-form' AND f.ref = 'Binary/' || \(a).id \
+                    AND NOT d.deleted AND d.patient = \(me) AND d.status = ANY(\(released)))
+                    """
+            default:
+                return "\(a).patient = \(me) AND \(a).status = ANY(\(released))"
+            }
+        }
+    }
+}

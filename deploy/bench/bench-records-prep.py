@@ -1,0 +1,308 @@
+"""Set-up steps and sanity checks for deploy/bench/records (Python standard library only).
+
+    python bench-records-prep.py setup --identity URL --records URL --create-patients N
+                                       --seed-patients M --create-out FILE --seed-out FILE
+        logs in as $ADMIN_USER / $ADMIN_PASSWORD; as the admin creates two Practitioners in records
+        and three accounts with random passwords through identity's API: a receptionist, a
+        technologist and a doctor (fhirUser = one of the Practitioners each); as the receptionist
+        creates N + M Patients in records (8 at a time), each with the doctor as its
+        generalPractitioner, writing N ids to --create-out (the subjects of the create phase) and
+        M to --seed-out (the patients the seeded reports are spread over). Then checks what the
+        phases rely on: the technologist creates a `preliminary` DiagnosticReport (201 with a
+        Location) and reads it back (200), the doctor finds it by a search on its patient, and a
+        technologist's `final` report is refused (403; only a warning). Prints the logins as one
+        JSON line ({"technologist":{"username","password"},"doctor":{…},"practitioner"}: the
+        technologist's reference) for the other commands ($BENCH_LOGINS).
+    python bench-records-prep.py token --identity URL --as technologist|doctor
+        logs in as that account of $BENCH_LOGINS; prints the access token
+    python bench-records-prep.py count --records URL
+        prints how many DiagnosticReports the caller of $BENCH_AUTH ("Bearer …", the doctor: every
+        bench patient is theirs) sees (_summary=count)
+    python bench-records-prep.py search-check --records URL --patient ID
+        one search as the phase makes it (patient=ID&_count=20); must be a searchset with 1–20
+        entries, all of that patient, and a total; prints {"total","entries","bytes"}
+
+Secrets come from the environment and go to stdout only (the caller keeps them in variables, not
+in argv). Every request has a timeout and is never retried; every target must be 127.0.0.1.
+Exit status 1 with a message on stderr when a check fails.
+"""
+
+import argparse
+import concurrent.futures
+import json
+import os
+import secrets
+import string
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+TIMEOUT = 30
+FHIR_JSON = "application/fhir+json"
+PATIENT_WORKERS = 8
+MAX_PATIENTS = 100000
+
+
+def die(msg):
+    print(f"bench-records-prep: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def warn(msg):
+    print(f"bench-records-prep: warning: {msg}", file=sys.stderr)
+
+
+def env(name):
+    value = os.environ.get(name)
+    if not value:
+        die(f"${name} is not set")
+    return value
+
+
+def local_url(url):
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "http" or parts.hostname != "127.0.0.1":
+        die(f"{url} is not an http://127.0.0.1 address (benchmarks only load this machine)")
+    return url.rstrip("/")
+
+
+class Failed(Exception):
+    pass
+
+
+def call(method, url, body=None, headers=None):
+    """(status, headers, body bytes); HTTP errors are answers, not exceptions."""
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=TIMEOUT) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+    except (urllib.error.URLError, OSError) as e:
+        raise Failed(f"{method} {url}: {e}") from None
+
+
+def describe(method, url, status, body):
+    return f"{method} {url} -> {status}: {body[:300].decode('utf-8', 'replace')}"
+
+
+def bearer(token, content_type=None):
+    h = {"Authorization": "Bearer " + token, "Accept": FHIR_JSON}
+    if content_type:
+        h["Content-Type"] = content_type
+    return h
+
+
+def login(identity, username, password):
+    url = identity + "/auth/login"
+    body = json.dumps({"username": username, "password": password}).encode()
+    status, _, answer = call("POST", url, body, {"Content-Type": "application/json"})
+    if status != 200:
+        die(f"login as {username} failed: " + describe("POST", url, status, answer))
+    data = json.loads(answer)
+    if data.get("scope", "").split() == ["medledger/password.change"]:
+        die(f"{username} must change its password first")
+    return data["access_token"]
+
+
+def random_password():
+    # 24 random letters and digits: 20+ characters, so the policy needs no character classes.
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(24))
+
+
+def create_account(identity, admin, role, fhir_user=None):
+    username = f"bench.{role}.{secrets.token_hex(6)}"
+    password = random_password()
+    account = {"username": username, "password": password, "role": role, "name": f"Benchmark {role}"}
+    if fhir_user:
+        account["fhirUser"] = fhir_user
+    url = identity + "/users"
+    status, _, answer = call("POST", url, json.dumps(account).encode(),
+                             {"Authorization": "Bearer " + admin, "Content-Type": "application/json"})
+    if status != 201:
+        die(f"creating the {role} account failed: " + describe("POST", url, status, answer))
+    return username, password
+
+
+def create(records, token, resource):
+    """POST a resource; its id (from the answer's body, checked against Location)."""
+    url = f"{records}/fhir/{resource['resourceType']}"
+    status, headers, answer = call("POST", url, json.dumps(resource).encode(), bearer(token, FHIR_JSON))
+    if status != 201:
+        raise Failed(describe("POST", url, status, answer))
+    rid = json.loads(answer).get("id")
+    location = headers.get("Location", "")
+    if not rid or f"/{resource['resourceType']}/{rid}/_history/" not in location:
+        raise Failed(f"POST {url}: 201 without a matching id and Location ({location!r})")
+    return rid
+
+
+def patient(n, doctor):
+    return {
+        "resourceType": "Patient",
+        "generalPractitioner": [{"reference": doctor}],
+        "identifier": [{"system": "urn:medledger:bench:patient", "value": f"{secrets.token_hex(4)}-{n}"}],
+        "name": [{"family": f"Bench{n}", "given": ["Pat"]}],
+        "gender": ("female", "male", "other", "unknown")[n % 4],
+        "birthDate": f"{1940 + n % 80}-{1 + n % 12:02d}-{1 + n % 28:02d}",
+    }
+
+
+def report(subject, performer, status="preliminary"):
+    return {
+        "resourceType": "DiagnosticReport",
+        "status": status,
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB"}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "58410-2",
+                             "display": "CBC panel - Blood by Automated count"}]},
+        "subject": {"reference": f"Patient/{subject}"},
+        "effectiveDateTime": "2024-05-01T10:00:00Z",
+        "issued": "2024-05-01T12:00:00.000Z",
+        "performer": [{"reference": performer}],
+        "conclusion": "benchmark set-up check",
+    }
+
+
+def search(records, token, patient_id):
+    url = f"{records}/fhir/DiagnosticReport?patient={urllib.parse.quote(patient_id)}&_count=20"
+    status, _, answer = call("GET", url, None, bearer(token))
+    if status != 200:
+        raise Failed(describe("GET", url, status, answer))
+    bundle = json.loads(answer)
+    if bundle.get("resourceType") != "Bundle" or bundle.get("type") != "searchset":
+        raise Failed(f"GET {url}: not a searchset Bundle")
+    return bundle, len(answer)
+
+
+def write_ids(path, ids):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("".join(i + "\n" for i in ids))
+
+
+def cmd_setup(args):
+    identity, records = local_url(args.identity), local_url(args.records)
+    total = args.create_patients + args.seed_patients
+    if args.create_patients < 1 or args.seed_patients < 1 or total > MAX_PATIENTS:
+        die(f"--create-patients and --seed-patients must be at least 1, together at most {MAX_PATIENTS}")
+    admin = login(identity, env("ADMIN_USER"), env("ADMIN_PASSWORD"))
+    try:
+        practitioner, doctor_ref = ("Practitioner/" + create(records, admin, {
+            "resourceType": "Practitioner", "name": [{"family": family, "given": ["Bench"]}]})
+            for family in ("Technologist", "Doctor"))
+    except Failed as e:
+        die(f"the admin could not create a Practitioner: {e}")
+    reception_user, reception_pw = create_account(identity, admin, "receptionist")
+    tech_user, tech_pw = create_account(identity, admin, "technologist", practitioner)
+    doctor_user, doctor_pw = create_account(identity, admin, "doctor", doctor_ref)
+    reception = login(identity, reception_user, reception_pw)
+
+    ids = [None] * total
+    with concurrent.futures.ThreadPoolExecutor(PATIENT_WORKERS) as pool:
+        futures = {pool.submit(create, records, reception, patient(n, doctor_ref)): n for n in range(total)}
+        for future in concurrent.futures.as_completed(futures):
+            try:
+                ids[futures[future]] = future.result()
+            except Failed as e:
+                pool.shutdown(cancel_futures=True)
+                die(f"the receptionist could not create a Patient: {e}")
+    write_ids(args.create_out, ids[:args.create_patients])
+    write_ids(args.seed_out, ids[args.create_patients:])
+
+    tech = login(identity, tech_user, tech_pw)
+    doctor = login(identity, doctor_user, doctor_pw)
+    try:
+        rid = create(records, tech, report(ids[0], practitioner))
+        url = f"{records}/fhir/DiagnosticReport/{rid}"
+        status, _, answer = call("GET", url, None, bearer(tech))
+        if status != 200 or json.loads(answer).get("id") != rid:
+            raise Failed("the technologist cannot read its report: " + describe("GET", url, status, answer))
+        bundle, _ = search(records, doctor, ids[0])
+        found = [e.get("resource", {}).get("id") for e in bundle.get("entry", [])]
+        if rid not in found:
+            raise Failed(f"the doctor's search on Patient/{ids[0]} does not find the report just created")
+    except Failed as e:
+        die(f"set-up check failed: {e}")
+    url = f"{records}/fhir/DiagnosticReport"
+    status, _, answer = call("POST", url, json.dumps(report(ids[0], practitioner, "final")).encode(),
+                             bearer(tech, FHIR_JSON))
+    if status != 403:
+        warn("a technologist's `final` report should answer 403: " + describe("POST", url, status, answer))
+    print(json.dumps({
+        "technologist": {"username": tech_user, "password": tech_pw},
+        "doctor": {"username": doctor_user, "password": doctor_pw},
+        "practitioner": practitioner,
+    }, separators=(",", ":")))
+
+
+def account_login(role):
+    try:
+        data = json.loads(env("BENCH_LOGINS"))[role]
+        return data["username"], data["password"]
+    except (ValueError, KeyError, TypeError):
+        die("$BENCH_LOGINS is not the JSON line `setup` printed")
+
+
+def cmd_token(args):
+    print(login(local_url(args.identity), *account_login(args.role)))
+
+
+def auth_token():
+    auth = env("BENCH_AUTH")
+    if not auth.startswith("Bearer "):
+        die("$BENCH_AUTH must be 'Bearer <token>'")
+    return auth[len("Bearer "):]
+
+
+def cmd_count(args):
+    records = local_url(args.records)
+    url = f"{records}/fhir/DiagnosticReport?_summary=count"
+    try:
+        status, _, answer = call("GET", url, None, bearer(auth_token()))
+    except Failed as e:
+        die(str(e))
+    total = json.loads(answer).get("total") if status == 200 else None
+    if not isinstance(total, int):
+        die("no total: " + describe("GET", url, status, answer))
+    print(total)
+
+
+def cmd_search_check(args):
+    records = local_url(args.records)
+    try:
+        bundle, size = search(records, auth_token(), args.patient)
+    except Failed as e:
+        die(str(e))
+    entries = bundle.get("entry", [])
+    total = bundle.get("total")
+    subjects = {e.get("resource", {}).get("subject", {}).get("reference") for e in entries}
+    if not isinstance(total, int) or not 1 <= len(entries) <= 20 or subjects != {f"Patient/{args.patient}"}:
+        die(f"unexpected search answer for Patient/{args.patient}: total {total!r}, {len(entries)} entries, "
+            f"subjects {sorted(map(str, subjects))[:3]}")
+    print(json.dumps({"total": total, "entries": len(entries), "bytes": size}))
+
+
+def main():
+    ap = argparse.ArgumentParser(description="set-up steps for deploy/bench/records")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("setup")
+    p.add_argument("--identity", required=True)
+    p.add_argument("--records", required=True)
+    p.add_argument("--create-patients", type=int, required=True)
+    p.add_argument("--seed-patients", type=int, required=True)
+    p.add_argument("--create-out", required=True)
+    p.add_argument("--seed-out", required=True)
+    p = sub.add_parser("token")
+    p.add_argument("--identity", required=True)
+    p.add_argument("--as", dest="role", choices=("technologist", "doctor"), required=True)
+    p = sub.add_parser("count")
+    p.add_argument("--records", required=True)
+    p = sub.add_parser("search-check")
+    p.add_argument("--records", required=True)
+    p.add_argument("--patient", required=True)
+    args = ap.parse_args()
+    {"setup": cmd_setup, "token": cmd_token, "count": cmd_count, "search-check": cmd_search_check}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()

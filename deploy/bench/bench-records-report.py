@@ -1,0 +1,194 @@
+"""Prints the table of deploy/bench/records from its results.env (KEY=value lines).
+
+    python bench-records-report.py results.env
+"""
+
+import json
+import sys
+
+
+def load(path):
+    values = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            key, sep, value = line.rstrip("\n").partition("=")
+            if sep:
+                values[key] = value
+    return values
+
+
+R = load(sys.argv[1])
+
+
+def num(key):
+    try:
+        return float(R[key])
+    except (KeyError, ValueError):
+        return None
+
+
+def js(name):
+    """The JSON result of a phase, or None when it is missing or reported errors."""
+    try:
+        data = json.loads(R[f"{name}_json"])
+    except (KeyError, ValueError):
+        return None
+    return data if R.get(f"{name}_ok") == "1" else None
+
+
+def rate(x):
+    return f"{x:,.0f}"
+
+
+def ms(x):
+    if x >= 100:
+        return f"{x:,.0f} ms"
+    if x >= 10:
+        return f"{x:.1f} ms"
+    return f"{x:.2f} ms"
+
+
+def ratio(x):
+    return f"{x:.3g}"
+
+
+def verdict(ok):
+    return "met" if ok else "**missed**"
+
+
+def latencies(d):
+    return f"p50 {ms(d['p50_ms'])}, p99 {ms(d['p99_ms'])}"
+
+
+FAILED = "failed (see results/)"
+conns = R.get("connections", "?")
+sconns = R.get("search_connections", "?")
+rows = []
+
+# a. creates
+insert_tps = num("baseline_insert_tps")
+a = js("create")
+rows.append([
+    f"a. DiagnosticReport creates (wrk POST, {conns} connections, {R.get('create_patients', '?')} patients)",
+    f"{rate(a['rps'])} creates/s ({latencies(a)})" if a else FAILED,
+    f"{rate(insert_tps)} tx/s ¹" if insert_tps else FAILED,
+    ratio(a["rps"] / insert_tps) if a and insert_tps else "–",
+    f"≥ 50% of baseline: {verdict(a['rps'] >= 0.5 * insert_tps)}" if a and insert_tps else "≥ 50% of baseline",
+])
+
+# b. reads
+read_tps = num("baseline_read_tps")
+b = js("read")
+rows.append([
+    f"b. DiagnosticReport reads (GET by id, {conns} connections, {int(num('read_ids') or 0):,} ids)",
+    f"{rate(b['rps'])} reads/s ({latencies(b)})" if b else FAILED,
+    f"{rate(read_tps)} tx/s ²" if read_tps else FAILED,
+    ratio(b["rps"] / read_tps) if b and read_tps else "–",
+    f"≥ 8,000/s: {verdict(b['rps'] >= 8000)}" if b else "≥ 8,000/s",
+])
+
+# c. search
+stored = int(num("search_stored") or 0)
+search_lat = num("baseline_search_latency_ms")
+search_lat1 = num("baseline_search1_latency_ms")
+for name, label, base, foot in (("search", f"{sconns} connections", search_lat, "³"),
+                                ("search1", "1 connection (service time, no queueing)", search_lat1, "⁴")):
+    if f"{name}_json" not in R and f"{name}_ok" not in R:
+        continue
+    c = js(name)
+    prefix = "c. search" if name == "search" else "   c. search"
+    rows.append([
+        f"{prefix} DiagnosticReport?patient=…&_count=20, {stored:,} stored, {label}",
+        f"p99 {ms(c['p99_ms'])}, p50 {ms(c['p50_ms'])} (mean {ms(c['mean_ms'])}; {rate(c['rps'])} searches/s)" if c else FAILED,
+        f"{ms(base)} avg {foot}" if base is not None else FAILED,
+        f"×{c['mean_ms'] / base:,.1f} (mean)" if c and base else "–",
+        f"p99 ≤ 20 ms: {verdict(c['p99_ms'] <= 20)}" if c else "p99 ≤ 20 ms",
+    ])
+
+# seeding for c.
+s = js("seed")
+if "seed_json" in R or "seed_ok" in R:
+    seeded = stored - int(num("seed_before") or 0)
+    rows.append([
+        f"   seeding {int(num('seed_target') or 0):,} reports over {R.get('seed_patients', '?')} patients ({conns} connections)",
+        f"{seeded:,} reports in {s['seconds']:.1f} s ({rate(s['rps'])} creates/s)" if s else FAILED,
+        f"{rate(insert_tps)} tx/s ¹" if insert_tps else FAILED,
+        ratio(s["rps"] / insert_tps) if s and insert_tps else "–",
+        "–",
+    ])
+
+out = []
+p = out.append
+p("")
+mode = " (QUICK MODE: a smoke run, not a measurement)" if R.get("mode") == "quick" else ""
+p(f"MedLedger records benchmark, {R.get('date', '?')}{mode}")
+p(f"machine: {R.get('machine', '?')}; PostgreSQL {R.get('postgres', '?')}; release build, revision {R.get('revision', '?')}")
+p(f"services, database and load clients share this machine; before the run {R.get('busy_before', '?')} cores "
+  "were busy with other work")
+p("every request carries a user's token and runs through records' access rules (creates and reads: the technologist "
+  "who writes the reports; searches: the patients' doctor) and writes an AuditEvent outbox row")
+p("")
+header = ["metric", "result", "baseline", "ratio to baseline", "orientation target"]
+widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+
+
+def line(cells, ws):
+    return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, ws)) + " |"
+
+
+p(line(header, widths))
+p("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+for r in rows:
+    p(line(r, widths))
+p("")
+p(f"¹ pgbench in a scratch database of the same cluster, {R.get('baseline_insert_clients', '?')} clients, "
+  f"{R.get('baseline_insert_seconds', '?')} s: one transaction per create with one INSERT of a report row (uuid "
+  "primary key, patient/status/code/effective columns with three indexes, a 2,048-byte incompressible body as "
+  "ciphertext is) and one INSERT of a ~1 KB AuditEvent into an outbox table "
+  f"(avg {R.get('baseline_insert_latency_ms', '?')} ms). Ratio: creates/s ÷ tx/s. The rows are made inside "
+  "PostgreSQL: no HTTP, JSON, validation, access checks or encryption, and records writes more rows per create "
+  "(the version, the current row, one search-index row per search value), so the baseline is an upper bound.")
+p(f"² pgbench, {R.get('baseline_read_clients', '?')} clients: a point select of one report row by primary key out "
+  f"of {int(num('baseline_rows') or 0):,} (avg {R.get('baseline_read_latency_ms', '?')} ms). Ratio: reads/s ÷ tx/s. "
+  "records also decrypts the body, checks access and queues an AuditEvent (group commit) per read.")
+p(f"³ pgbench, {R.get('baseline_search_clients', '?')} clients ({rate(num('baseline_search_tps') or 0)} tx/s): a "
+  f"random patient's 20 newest rows plus their count, out of {int(num('baseline_rows') or 0):,} rows over "
+  f"{R.get('baseline_patients', '?')} patients (the same spread as the seeded reports). Ratio: records' mean ÷ "
+  "this average. pgbench's per-transaction log is not used for percentiles: it logs most sub-millisecond "
+  "transactions as 0 µs, so only its average is trustworthy.")
+p(f"⁴ The same pgbench search with 1 client ({rate(num('baseline_search1_tps') or 0)} tx/s).")
+check = R.get("search_check")
+if check:
+    try:
+        c = json.loads(check)
+        p(f"Search answers checked before the phase: a patient with {c['total']} reports gives a searchset with "
+          f"{c['entries']} entries and the total ({c['bytes']:,} bytes).")
+    except (ValueError, KeyError):
+        pass
+p("")
+p("CPU used per phase, in cores of this machine; `other` is the rest of the machine's busy time: identity, the")
+p("idle ledger, other processes and kernel network processing (softirq), which no process is charged for:")
+p("")
+phases = [("baseline_insert", "baseline ¹ (pgbench)"), ("baseline_read", "baseline ² (pgbench)"),
+          ("baseline_search", "baseline ³ (pgbench)"), ("baseline_search1", "baseline ⁴ (pgbench)"),
+          ("create", "a. creates (wrk)"), ("read", "b. reads (wrk)"), ("seed", "seeding (wrk)"),
+          ("search", "c. search (wrk)"), ("search1", "c. search, 1 connection (wrk)")]
+cpu_rows = []
+for key, label in phases:
+    if f"cpu_{key}" not in R:
+        continue
+    f = {k: float(v) for k, v in (part.split(":", 1) for part in R[f"cpu_{key}"].split(","))}
+    other = f["machine"] - f["records"] - f["postgres"] - f["client"]
+    cpu_rows.append([label, f"{f['wall']:.0f} s", f"{f['records']:.2f}", f"{f['postgres']:.2f}", f"{f['client']:.2f}",
+                     f"{max(other, 0):.2f}", f"{f['machine']:.2f}"])
+cpu_header = ["phase", "wall", "records", "postgres", "load client", "other", "machine total"]
+cw = [max(len(str(r[i])) for r in cpu_rows + [cpu_header]) for i in range(len(cpu_header))]
+p(line(cpu_header, cw))
+p("|" + "|".join("-" * (w + 2) for w in cw) + "|")
+for r in cpu_rows:
+    p(line(r, cw))
+p("")
+p(f"records log lines mentioning error/critical: {R.get('records_log_errors', '?')}; "
+  f"measurements took {R.get('bench_seconds', '?')} s (set-up {R.get('setup_seconds', '?')} s, "
+  f"{R.get('patients_created', '?')} patients)")
+print("\n".join(out))
