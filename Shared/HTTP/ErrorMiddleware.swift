@@ -2,21 +2,15 @@ public import Hummingbird
 import Logging
 import PostgresNIO
 
-/// Turns every error into a well-formed answer: problem+json (RFC 9457) or, on FHIR routes, an
-/// OperationOutcome. Unexpected errors become a 500 with the request id and no internals; they
-/// are logged (without request data) so operators can follow the id.
+/// Turns every error into a well-formed answer: problem+json (RFC 9457) or, under a FHIR base
+/// (unknown routes included), an OperationOutcome. Unexpected errors become a 500 with the
+/// request id and no internals; they are logged (without request data) so operators can follow the id.
 public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    public enum Style: Sendable {
-        case problem
-        case fhir
-        /// OperationOutcome for paths under this prefix (a FHIR base, unknown routes included), problem+json elsewhere.
-        case fhirUnder(String)
-    }
+    /// The path under which errors are FHIR OperationOutcomes (`/fhir`), if the service has one.
+    let fhirBase: String?
 
-    let style: Style
-
-    public init(style: Style = .problem) {
-        self.style = style
+    public init(fhirBase: String? = nil) {
+        self.fhirBase = fhirBase
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -24,14 +18,9 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch {
             let problem = Self.problem(for: error, context: context)
-            switch style {
-            case .problem: return problem.problemJSONResponse(requestID: context.requestIDText)
-            case .fhir: return problem.operationOutcomeResponse()
-            case .fhirUnder(let prefix):
-                let path = request.uri.path
-                return path == prefix || path.hasPrefix(prefix + "/")
-                    ? problem.operationOutcomeResponse() : problem.problemJSONResponse(requestID: context.requestIDText)
-            }
+            let path = request.uri.path
+            if let fhirBase, path == fhirBase || path.hasPrefix(fhirBase + "/") { return problem.operationOutcomeResponse() }
+            return problem.problemJSONResponse(requestID: context.requestIDText)
         }
     }
 

@@ -9,6 +9,6 @@ extension Router where Context == ServiceRequestContext {
         add(middleware: RequestIDMiddleware())
         add(middleware: LogRequestsMiddleware(.debug))
         add(middleware: MetricsMiddleware())
-        add(middleware: ErrorMiddleware(style: fhirBase.map { .fhirUnder($0) } ?? .problem))
+        add(middleware: ErrorMiddleware(fhirBase: fhirBase))
     }
 }

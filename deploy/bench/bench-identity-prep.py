@@ -28,11 +28,10 @@ import os
 import secrets
 import string
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 
-TIMEOUT = 30
+from benchlib import Failed, call, describe, local_url, login
+
 
 
 def die(msg):
@@ -45,29 +44,6 @@ def env(name):
     if not value:
         die(f"${name} is not set (it comes from the stack's stack.env)")
     return value
-
-
-def local_url(url):
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "http" or parts.hostname != "127.0.0.1":
-        die(f"{url} is not an http://127.0.0.1 address (benchmarks only load this machine)")
-    return url.rstrip("/")
-
-
-def call(method, url, body=None, headers=None):
-    """(status, headers, body bytes); HTTP errors are answers, not exceptions."""
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT) as r:
-            return r.status, r.headers, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read()
-    except (urllib.error.URLError, OSError) as e:
-        die(f"{method} {url}: {e}")
-
-
-def describe(method, url, status, body):
-    return f"{method} {url} -> {status}: {body[:300].decode('utf-8', 'replace')}"
 
 
 def basic_auth():
@@ -99,15 +75,6 @@ def client_token(identity, scope=None):
     if scope and scope not in claims(token).get("scope", "").split():
         die(f"the token's scope {claims(token).get('scope')!r} lacks {scope}")
     return token
-
-
-def login(identity, username, password):
-    url = identity + "/auth/login"
-    body = json.dumps({"username": username, "password": password}).encode()
-    status, _, answer = call("POST", url, body, {"Content-Type": "application/json"})
-    if status != 200:
-        die(f"login as {username} failed: " + describe("POST", url, status, answer))
-    return json.loads(answer)
 
 
 def cmd_token_check(args):
@@ -178,4 +145,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Failed as e:
+        die(str(e))

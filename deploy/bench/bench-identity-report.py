@@ -9,39 +9,16 @@ import argparse
 import json
 import sys
 
+from benchlib import Results, table
+
 ap = argparse.ArgumentParser()
 ap.add_argument("results")
 ap.add_argument("--json", dest="json_path")
 ARGS = ap.parse_args()
 
 
-def load(path):
-    values = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            key, sep, value = line.rstrip("\n").partition("=")
-            if sep:
-                values[key] = value
-    return values
-
-
-R = load(ARGS.results)
-
-
-def num(key):
-    try:
-        return float(R[key])
-    except (KeyError, ValueError):
-        return None
-
-
-def js(name):
-    """The JSON result of a phase, or None when it is missing or reported errors."""
-    try:
-        data = json.loads(R[f"{name}_json"])
-    except (KeyError, ValueError):
-        return None
-    return data if R.get(f"{name}_ok") == "1" else None
+R = Results(ARGS.results)
+num, js = R.num, R.js
 
 
 def fmt(x):
@@ -183,18 +160,8 @@ costs_seen = ", ".join(f"BCRYPT_COST={c}: stored hashes (cost:count) {R.get(f'ha
 p(f"bcrypt in identity's database: {costs_seen}; LOGIN_ADDRESS_LIMIT={R.get('login_address_limit', '?')}")
 p("")
 header = ["metric", "value", "unit", "baseline", "ratio"]
-table = [cells(r) for r in rows]
-widths = [max(len(str(r[i])) for r in table + [header]) for i in range(len(header))]
-
-
-def line(cs, ws):
-    return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cs, ws)) + " |"
-
-
-p(line(header, widths))
-p("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-for r in table:
-    p(line(r, widths))
+for text in table(header, [cells(r) for r in rows]):
+    p(text)
 p("")
 p("Ratios are value ÷ baseline, both measured in this run. Failed rows: see the raw outputs beside results.env.")
 p(f"¹ pgbench in a scratch database of the same cluster, {R.get('pg_client_clients', '?')} clients: one SELECT of a "
@@ -255,11 +222,8 @@ for name in phase_names:
                      f"{c['client']:.2f}", f"{max(other, 0):.2f}", f"{c['machine']:.2f}"])
     cpu_json.append({"phase": name, **c})
 cpu_header = ["phase", "wall", "identity", "ledger", "postgres", "load client", "other", "machine total"]
-cw = [max(len(str(r[i])) for r in cpu_rows + [cpu_header]) for i in range(len(cpu_header))]
-p(line(cpu_header, cw))
-p("|" + "|".join("-" * (w + 2) for w in cw) + "|")
-for r in cpu_rows:
-    p(line(r, cw))
+for text in table(cpu_header, cpu_rows):
+    p(text)
 p("")
 log_errors = ", ".join(f"{k[len('log_errors_'):]}: {v}" for k, v in R.items() if k.startswith("log_errors_"))
 p(f"service log lines mentioning error/critical (service_cost): {log_errors or '?'}; "

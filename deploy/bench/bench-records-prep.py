@@ -34,11 +34,10 @@ import os
 import secrets
 import string
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 
-TIMEOUT = 30
+from benchlib import Failed, call, describe, local_url, login
+
 FHIR_JSON = "application/fhir+json"
 PATIENT_WORKERS = 8
 MAX_PATIENTS = 100000
@@ -60,32 +59,6 @@ def env(name):
     return value
 
 
-def local_url(url):
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "http" or parts.hostname != "127.0.0.1":
-        die(f"{url} is not an http://127.0.0.1 address (benchmarks only load this machine)")
-    return url.rstrip("/")
-
-
-class Failed(Exception):
-    pass
-
-
-def call(method, url, body=None, headers=None):
-    """(status, headers, body bytes); HTTP errors are answers, not exceptions."""
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT) as r:
-            return r.status, r.headers, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read()
-    except (urllib.error.URLError, OSError) as e:
-        raise Failed(f"{method} {url}: {e}") from None
-
-
-def describe(method, url, status, body):
-    return f"{method} {url} -> {status}: {body[:300].decode('utf-8', 'replace')}"
-
 
 def bearer(token, content_type=None):
     h = {"Authorization": "Bearer " + token, "Accept": FHIR_JSON}
@@ -94,13 +67,8 @@ def bearer(token, content_type=None):
     return h
 
 
-def login(identity, username, password):
-    url = identity + "/auth/login"
-    body = json.dumps({"username": username, "password": password}).encode()
-    status, _, answer = call("POST", url, body, {"Content-Type": "application/json"})
-    if status != 200:
-        die(f"login as {username} failed: " + describe("POST", url, status, answer))
-    data = json.loads(answer)
+def login_token(identity, username, password):
+    data = login(identity, username, password)
     if data.get("scope", "").split() == ["medledger/password.change"]:
         die(f"{username} must change its password first")
     return data["access_token"]
@@ -185,7 +153,7 @@ def cmd_setup(args):
     total = args.create_patients + args.seed_patients
     if args.create_patients < 1 or args.seed_patients < 1 or total > MAX_PATIENTS:
         die(f"--create-patients and --seed-patients must be at least 1, together at most {MAX_PATIENTS}")
-    admin = login(identity, env("ADMIN_USER"), env("ADMIN_PASSWORD"))
+    admin = login_token(identity, env("ADMIN_USER"), env("ADMIN_PASSWORD"))
     try:
         practitioner, doctor_ref = ("Practitioner/" + create(records, admin, {
             "resourceType": "Practitioner", "name": [{"family": family, "given": ["Bench"]}]})
@@ -195,7 +163,7 @@ def cmd_setup(args):
     reception_user, reception_pw = create_account(identity, admin, "receptionist")
     tech_user, tech_pw = create_account(identity, admin, "technologist", practitioner)
     doctor_user, doctor_pw = create_account(identity, admin, "doctor", doctor_ref)
-    reception = login(identity, reception_user, reception_pw)
+    reception = login_token(identity, reception_user, reception_pw)
 
     ids = [None] * total
     with concurrent.futures.ThreadPoolExecutor(PATIENT_WORKERS) as pool:
@@ -209,8 +177,8 @@ def cmd_setup(args):
     write_ids(args.create_out, ids[:args.create_patients])
     write_ids(args.seed_out, ids[args.create_patients:])
 
-    tech = login(identity, tech_user, tech_pw)
-    doctor = login(identity, doctor_user, doctor_pw)
+    tech = login_token(identity, tech_user, tech_pw)
+    doctor = login_token(identity, doctor_user, doctor_pw)
     try:
         rid = create(records, tech, report(ids[0], practitioner))
         url = f"{records}/fhir/DiagnosticReport/{rid}"
@@ -244,7 +212,7 @@ def account_login(role):
 
 
 def cmd_token(args):
-    print(login(local_url(args.identity), *account_login(args.role)))
+    print(login_token(local_url(args.identity), *account_login(args.role)))
 
 
 def auth_token():
@@ -305,4 +273,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Failed as e:
+        die(str(e))

@@ -6,54 +6,10 @@
 import json
 import sys
 
+from benchlib import Results, ms, rate, ratio, table, verdict
 
-def load(path):
-    values = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            key, sep, value = line.rstrip("\n").partition("=")
-            if sep:
-                values[key] = value
-    return values
-
-
-R = load(sys.argv[1])
-
-
-def num(key):
-    try:
-        return float(R[key])
-    except (KeyError, ValueError):
-        return None
-
-
-def js(name):
-    """The JSON result of a phase, or None when it is missing or reported errors."""
-    try:
-        data = json.loads(R[f"{name}_json"])
-    except (KeyError, ValueError):
-        return None
-    return data if R.get(f"{name}_ok") == "1" else None
-
-
-def rate(x):
-    return f"{x:,.0f}"
-
-
-def ms(x):
-    if x >= 100:
-        return f"{x:,.0f} ms"
-    if x >= 10:
-        return f"{x:.1f} ms"
-    return f"{x:.2f} ms"
-
-
-def ratio(x):
-    return f"{x:.3g}"
-
-
-def verdict(ok):
-    return "met" if ok else "**missed**"
+R = Results(sys.argv[1])
+num, js = R.num, R.js
 
 
 def latencies(d):
@@ -129,17 +85,8 @@ p("every request carries a user's token and runs through records' access rules (
   "who writes the reports; searches: the patients' doctor) and writes an AuditEvent outbox row")
 p("")
 header = ["metric", "result", "baseline", "ratio to baseline", "orientation target"]
-widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-
-
-def line(cells, ws):
-    return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, ws)) + " |"
-
-
-p(line(header, widths))
-p("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-for r in rows:
-    p(line(r, widths))
+for text in table(header, rows):
+    p(text)
 p("")
 p(f"¹ pgbench in a scratch database of the same cluster, {R.get('baseline_insert_clients', '?')} clients, "
   f"{R.get('baseline_insert_seconds', '?')} s: one transaction per create with one INSERT of a report row (uuid "
@@ -182,11 +129,8 @@ for key, label in phases:
     cpu_rows.append([label, f"{f['wall']:.0f} s", f"{f['records']:.2f}", f"{f['postgres']:.2f}", f"{f['client']:.2f}",
                      f"{max(other, 0):.2f}", f"{f['machine']:.2f}"])
 cpu_header = ["phase", "wall", "records", "postgres", "load client", "other", "machine total"]
-cw = [max(len(str(r[i])) for r in cpu_rows + [cpu_header]) for i in range(len(cpu_header))]
-p(line(cpu_header, cw))
-p("|" + "|".join("-" * (w + 2) for w in cw) + "|")
-for r in cpu_rows:
-    p(line(r, cw))
+for text in table(cpu_header, cpu_rows):
+    p(text)
 p("")
 p(f"records log lines mentioning error/critical: {R.get('records_log_errors', '?')}; "
   f"measurements took {R.get('bench_seconds', '?')} s (set-up {R.get('setup_seconds', '?')} s, "

@@ -1,57 +1,11 @@
 """Prints the table of deploy/bench/ledger from its results.env (KEY=value lines)."""
 
-import json
 import sys
 
+from benchlib import Results, ms, rate, ratio, table, verdict
 
-def load(path):
-    values = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            key, sep, value = line.rstrip("\n").partition("=")
-            if sep:
-                values[key] = value
-    return values
-
-
-R = load(sys.argv[1])
-
-
-def num(key):
-    try:
-        return float(R[key])
-    except (KeyError, ValueError):
-        return None
-
-
-def js(name):
-    """The JSON result of a ledger phase, or None when it is missing or reported errors."""
-    try:
-        data = json.loads(R[f"{name}_json"])
-    except (KeyError, ValueError):
-        return None
-    return data if R.get(f"{name}_ok") == "1" else None
-
-
-def rate(x):
-    return f"{x:,.0f}"
-
-
-def ms(x):
-    if x >= 100:
-        return f"{x:,.0f} ms"
-    if x >= 10:
-        return f"{x:.1f} ms"
-    return f"{x:.2f} ms"
-
-
-def ratio(x):
-    return f"{x:.3g}"
-
-
-def verdict(ok):
-    return "met" if ok else "**missed**"
-
+R = Results(sys.argv[1])
+num, js = R.num, R.js
 
 FAILED = "failed (see results/)"
 rows = []
@@ -142,17 +96,8 @@ print(f"server, database and load clients share this machine; before the run {R.
       "were busy with other work")
 print()
 header = ["metric", "result", "baseline", "ratio to baseline", "orientation target"]
-widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-
-
-def line(cells):
-    return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
-
-
-print(line(header))
-print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-for r in rows:
-    print(line(r))
+for text in table(header, rows):
+    print(text)
 print()
 bc, bs = R.get("baseline_batch_clients", "?"), R.get("baseline_batch_seconds", "?")
 print(f"¹ Raw PostgreSQL insert rate, measured by pgbench in this run on the same cluster: one INSERT of "
@@ -190,11 +135,8 @@ for key, label in phases:
     cpu_rows.append([label, f"{float(f['wall']):.0f} s", f["ledger"], f["postgres"], f["client"], f"{max(other, 0):.2f}",
                      f["machine"]])
 cpu_header = ["phase", "wall", "ledger", "postgres", "load client", "other", "machine total"]
-widths = [max(len(str(r[i])) for r in cpu_rows + [cpu_header]) for i in range(len(cpu_header))]
-print(line(cpu_header))
-print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-for r in cpu_rows:
-    print(line(r))
+for text in table(cpu_header, cpu_rows):
+    print(text)
 print()
 errors = R.get("ledger_log_errors", "?")
 print(f"ledger log lines mentioning error/critical: {errors}; measurements took {R.get('bench_seconds', '?')} s")

@@ -25,36 +25,47 @@ final class DataKeyStore: Sendable {
         self.keys = keys
     }
 
-    /// The owner's key, made on first use. It is committed on its own before any data is sealed
-    /// with it: a key that vanished with a rolled-back transaction would make data unreadable.
-    func key(for owner: String, logger: Logger) async throws -> SymmetricKey {
+    /// The owner's key, made on first use, in the transaction of the write that needs it: it
+    /// commits or rolls back with the data sealed under it, and takes no second connection.
+    func key(for owner: String, on connection: PostgresConnection, logger: Logger) async throws -> SymmetricKey {
         if let key = cache.withLock({ $0[owner] }) { return key }
-        if let key = try await load(owner, logger: logger) { return key }
+        if let key = try await load(owner, on: connection, cache: true, logger: logger) { return key }
         let fresh = SymmetricKey(size: .bits256)
         let wrapped = try Self.wrap(fresh, owner: owner, kekID: keys.activeID, kek: keys.active)
-        try await postgres.query(
+        try await connection.query(
             "INSERT INTO data_keys (owner, kek_id, wrapped) VALUES (\(owner), \(keys.activeID), \(ByteBuffer(bytes: wrapped))) ON CONFLICT (owner) DO NOTHING",
             logger: logger
         )
-        // Another request may have won the race: use whatever is stored.
-        guard let key = try await load(owner, logger: logger) else { throw Problem(.serviceUnavailable, "a data key could not be stored") }
+        // Another transaction may have won the race (the insert waited for it): use what is
+        // stored. Not cached yet: until this transaction commits, a rollback could remove it.
+        guard let key = try await load(owner, on: connection, cache: false, logger: logger) else {
+            throw Problem(.serviceUnavailable, "a data key could not be stored")
+        }
         return key
     }
 
-    /// The owner's key if it exists (nil: never made, or destroyed).
-    func existingKey(for owner: String, logger: Logger) async throws -> SymmetricKey? {
+    /// The owner's key if it exists (nil: never made, or destroyed); on `connection` inside a
+    /// transaction, else on a connection of the pool.
+    func existingKey(for owner: String, on connection: PostgresConnection? = nil, logger: Logger) async throws -> SymmetricKey? {
         if let key = cache.withLock({ $0[owner] }) { return key }
-        return try await load(owner, logger: logger)
+        return try await load(owner, on: connection, cache: true, logger: logger)
     }
 
-    private func load(_ owner: String, logger: Logger) async throws -> SymmetricKey? {
-        let rows = try await postgres.query("SELECT kek_id, wrapped FROM data_keys WHERE owner = \(owner)", logger: logger)
+    private func load(_ owner: String, on connection: PostgresConnection?, cache shouldCache: Bool, logger: Logger) async throws -> SymmetricKey? {
+        let query: PostgresQuery = "SELECT kek_id, wrapped FROM data_keys WHERE owner = \(owner)"
+        let rows: PostgresRowSequence
+        if let connection {
+            rows = try await connection.query(query, logger: logger)
+        } else {
+            rows = try await postgres.query(query, logger: logger)
+        }
         for try await (kekID, wrapped) in rows.decode((String, ByteBuffer).self) {
             guard let kek = keys.keys[kekID] else {
                 logger.error("a data key is wrapped by a KEK that RECORDS_KEKS lacks", metadata: ["kek_id": "\(kekID)"])
                 throw Problem(.serviceUnavailable, "a key-encryption key is missing from the configuration")
             }
             let key = try Self.unwrap(Array(wrapped.readableBytesView), owner: owner, kekID: kekID, kek: kek)
+            guard shouldCache else { return key }
             cache.withLock { cache in
                 if cache.count >= Self.cacheLimit { cache.removeAll(keepingCapacity: true) }
                 cache[owner] = key

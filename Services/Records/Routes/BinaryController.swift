@@ -56,7 +56,7 @@ struct BinaryController {
         let contentType = resource["contentType"]?.stringValue ?? "application/octet-stream"
         let written = try await Database.transaction(deps.postgres, logger: interaction.logger) { connection in
             let draft = try await writer.draft(resource, type: .binary, id: id, previous: nil, on: connection)
-            let key = try await deps.keys.key(for: draft.keyOwner, logger: interaction.logger)
+            let key = try await deps.keys.key(for: draft.keyOwner, on: connection, logger: interaction.logger)
             _ = try await BinaryStore.write(
                 content, id: id, version: 1, contentType: contentType, key: key, limit: deps.config.binaryMaxBytes, on: connection,
                 logger: interaction.logger)

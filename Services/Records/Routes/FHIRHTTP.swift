@@ -11,11 +11,14 @@ enum FHIRHTTP {
 
     /// 406 unless the client accepts JSON (`Accept` or `_format`).
     static func requireJSON(_ request: Request) throws(Problem) {
-        if let format = request.queryText("_format"), !jsonFormats.contains(format.lowercased()) {
-            throw Problem(.notAcceptable, "_format=\(format) is not supported: this server speaks FHIR JSON only")
+        // `_format` overrides `Accept` (FHIR http.html).
+        if let format = request.queryText("_format") {
+            guard jsonFormats.contains(format.lowercased()) else {
+                throw Problem(.notAcceptable, "_format=\(format) is not supported: this server speaks FHIR JSON only")
+            }
+            return
         }
-        guard request.queryText("_format") == nil, !acceptsJSON(request) else { return }
-        throw Problem(.notAcceptable, "this server answers with application/fhir+json only")
+        guard acceptsJSON(request) else { throw Problem(.notAcceptable, "this server answers with application/fhir+json only") }
     }
 
     static func acceptsJSON(_ request: Request) -> Bool {

@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import MedLedgerCore
+import PostgresNIO
 
 /// The caller and dependencies of one FHIR interaction, with the audit rules they share.
 struct FHIRInteraction {
@@ -40,9 +41,9 @@ struct FHIRInteraction {
         }
     }
 
-    /// The stored bytes of a version, or 410 for a deletion.
-    func body(of stored: StoredVersion) async throws -> [UInt8] {
-        guard !stored.deleted, let body = try await deps.keys.open(stored, logger: logger) else {
+    /// The stored bytes of a version, or 410 for a deletion (`connection`: inside a transaction).
+    func body(of stored: StoredVersion, on connection: PostgresConnection? = nil) async throws -> [UInt8] {
+        guard !stored.deleted, let body = try await deps.keys.open(stored, on: connection, logger: logger) else {
             throw Problem(.gone, "\(stored.reference) was deleted (version \(stored.version))", headers: [.eTag: "W/\"\(stored.version)\""])
         }
         return body

@@ -42,7 +42,7 @@ struct ResourceController {
                 return (existing, false)
             }
             let draft = try await writer.draft(resource, type: interaction.type, id: id, previous: nil, on: connection)
-            let key = try await deps.keys.key(for: draft.keyOwner, logger: interaction.logger)
+            let key = try await deps.keys.key(for: draft.keyOwner, on: connection, logger: interaction.logger)
             let written = try await deps.store.write(
                 draft, version: 1, author: interaction.caller.author, key: key, event: interaction.event(.create), on: connection, logger: interaction.logger)
             return (written, true)
@@ -113,7 +113,7 @@ struct ResourceController {
             try await Database.transaction(deps.postgres, logger: interaction.logger) { connection in
                 let current = try await Self.lockCurrent(interaction, id: id, expected: expected, on: connection)
                 let draft = try await writer.draft(resource, type: interaction.type, id: id, previous: current, on: connection)
-                let key = try await deps.keys.key(for: draft.keyOwner, logger: interaction.logger)
+                let key = try await deps.keys.key(for: draft.keyOwner, on: connection, logger: interaction.logger)
                 return try await deps.store.write(
                     draft, version: current.version + 1, author: current.author, key: key, event: interaction.event(.update), on: connection,
                     logger: interaction.logger)

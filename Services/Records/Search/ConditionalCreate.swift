@@ -44,7 +44,7 @@ struct ConditionalCreate {
                 let stored = try await ResourceReads.current(
                     interaction.type, id: ids[0], rule: interaction.rule, on: connection, logger: interaction.logger)
             else { return nil }
-            return WrittenVersion(stored: stored, body: try await interaction.body(of: stored))
+            return WrittenVersion(stored: stored, body: try await interaction.body(of: stored, on: connection))
         default:
             throw Problem(.preconditionFailed, "If-None-Exist matches more than one \(type); make the criteria more selective")
         }

@@ -75,8 +75,11 @@ enum BinaryStore {
             """,
             logger: logger
         )
-        for try await (version, patient, keyOwner, contentType, size, sealedSHA1) in rows.decode((Int, String?, String, String, Int64, ByteBuffer).self) {
-            guard let key = try await keys.existingKey(for: keyOwner, logger: logger) else { return nil }
+        // Collected first: the key lookup below may query the same connection.
+        var found: [(Int, String?, String, String, Int64, ByteBuffer)] = []
+        for try await row in rows.decode((Int, String?, String, String, Int64, ByteBuffer).self) { found.append(row) }
+        for (version, patient, keyOwner, contentType, size, sealedSHA1) in found {
+            guard let key = try await keys.existingKey(for: keyOwner, on: connection, logger: logger) else { return nil }
             let sha1 = try ResourceCipher.open(Array(sealedSHA1.readableBytesView), key: key, context: sha1Context(id, version))
             return BinaryInfo(id: id, version: version, patient: patient, contentType: contentType, size: size, sha1: sha1)
         }

@@ -48,9 +48,9 @@ struct StoredVersion: Sendable {
 extension DataKeyStore {
     /// The plaintext JSON of a stored version (nil for a deletion). A destroyed data key means
     /// the data was erased on purpose: 410, like a deletion.
-    func open(_ stored: StoredVersion, logger: Logger) async throws -> [UInt8]? {
+    func open(_ stored: StoredVersion, on connection: PostgresConnection? = nil, logger: Logger) async throws -> [UInt8]? {
         guard let sealed = stored.sealedBody else { return nil }
-        guard let key = try await existingKey(for: stored.keyOwner, logger: logger) else {
+        guard let key = try await existingKey(for: stored.keyOwner, on: connection, logger: logger) else {
             throw Problem(.gone, "\(stored.reference) was erased (its data key was destroyed)")
         }
         do {
