@@ -2,7 +2,9 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import MedLedgerCore
+import PostgresNIO
 import TestSupport
 import Testing
 
@@ -105,6 +107,27 @@ import Testing
             #expect(Set(answers.compactMap(\.id)).count == 1)
             #expect(try await client.fhir(.get, "/fhir/Patient?identifier=urn:mrn%7Cmrn-1", token: reception).total == 1)
         }
+    }
+
+    /// Each new patient gets its own data key, made inside the create's transaction; many at
+    /// once all go through and leave exactly one key each.
+    @Test func concurrentCreatesOfNewPatientsEachGetOneDataKey() async throws {
+        let fixture = try await RecordsFixture.make("newkeys")
+        try await fixture.app().test(.live) { client in
+            let reception = try await fixture.token(.receptionist)
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for n in 0..<48 {
+                    group.addTask { try await client.fhir(.post, "/fhir/Patient", token: reception, body: Sample.patient("Crowd\(n)")).status }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { $0 == .created }, "\(statuses)")
+            #expect(try await client.fhir(.get, "/fhir/Patient?family=crowd&_summary=count", token: reception).total == 48)
+        }
+        let keys = try await fixture.withDatabase { postgres in
+            try await postgres.query("SELECT count(*) FROM data_keys", logger: Logger(label: "test")).collect().first!.decode(Int.self)
+        }
+        #expect(keys == 48)
     }
 
     @Test func concurrentUpdatesWithOneIfMatchHaveOneWinner() async throws {
