@@ -33,6 +33,11 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return Problem(error.status, error.body, headers: error.headers)
         case let error as any HTTPResponseError where error.status.code < 500:
             return Problem(error.status)
+        case let error as PSQLError where error.serverInfo?[.sqlState]?.hasPrefix("22") == true:
+            // SQLSTATE class 22, "data exception": a value from the request that PostgreSQL cannot
+            // hold (a NUL character in text, a number out of range) got past validation.
+            context.logger.notice("request value refused by the database", metadata: ["sqlstate": "\(error.serverInfo?[.sqlState] ?? "")"])
+            return Problem.badRequest("the request contains a value that cannot be stored (for example a NUL character)")
         case is PSQLError, is PostgresError:
             context.logger.error("database error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
             return Problem(.serviceUnavailable, "the database is unavailable; retry later")

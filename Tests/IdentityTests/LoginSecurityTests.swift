@@ -18,6 +18,9 @@ import Testing
                 expectProblem(
                     try await client.send(.post, "/auth/login", json: #"{"username":"victim","password":"Wrong-Guess-123"}"#), .unauthorized, "guess")
             }
+            // A name that cannot exist (NUL cannot even be stored) is an unknown account, not a database failure.
+            expectProblem(
+                try await client.send(.post, "/auth/login", json: #"{"username":"vic\u0000tim","password":"Wrong-Guess-123"}"#), .unauthorized, "NUL")
             let locked = try await client.send(.post, "/auth/login", json: #"{"username":"victim","password":"Correct-Horse-9!"}"#)
             let unknown = try await client.send(.post, "/auth/login", json: #"{"username":"nobody-here","password":"Correct-Horse-9!"}"#)
             expectProblem(locked, .unauthorized, "right password, locked account")

@@ -80,6 +80,10 @@ import Testing
             #expect(try await client.fhir(.post, "/fhir/Practitioner", token: admin, body: "<x/>", headers: [.contentType: "application/xml"]).status == .unsupportedMediaType)
             #expect(try await client.fhir(.patch, "/fhir/Practitioner/\(id)", token: admin).status == .methodNotAllowed)
             #expect(try await client.fhir(.get, "/fhir/Observation/1", token: admin).status == .notFound)
+            // PostgreSQL cannot store NUL in text: a 400, not a database failure.
+            let nul = try await client.fhir(.get, "/fhir/Practitioner?name=a%00b", token: admin)
+            #expect(nul.status == .badRequest && nul.json?["resourceType"]?.stringValue == "OperationOutcome")
+            #expect(try await client.fhir(.post, "/fhir/Practitioner", token: admin, body: #"{"resourceType":"Practitioner","x":"\u0000"}"#).status == .unprocessableContent)
             #expect(try await client.fhir(.get, "/fhir/Practitioner/\(id)", token: nil).status == .unauthorized)
             let big = "{\"resourceType\":\"Practitioner\",\"x\":\"" + String(repeating: "a", count: 2 << 20) + "\"}"
             let tooLarge = try await client.fhir(.post, "/fhir/Practitioner", token: admin, body: big)

@@ -98,6 +98,7 @@ struct InvalidResourceCase: Sendable, CustomTestStringConvertible {
         report("null value", #""conclusion":null"#, "conclusion"),
         report("null in an array", #""category":[null]"#, "category[0]"),
         report("empty string inside an unknown element", #""note":[{"text":""}]"#, "note[0].text"),
+        report("control character in a string", #""conclusion":"a\u0000b""#, "conclusion"),
         report("empty object inside an unknown element", #""extension":[{"url":"http://example.org/x","valueCodeableConcept":{}}]"#,
             "extension[0].valueCodeableConcept"),
         report("id with a space", #""id":"has space""#, "id"),

@@ -27,7 +27,11 @@ struct AuditAgent: Sendable {
             members.append(("who", .object(who)))
         }
         // An unknown account: only what was typed, cut short (it might be a mistyped password).
-        if userID == nil, let username { members.append(("altId", .string(String(username.prefix(64))))) }
+        // Control characters become "?": the outbox is text, and PostgreSQL text cannot hold NUL.
+        if userID == nil, let username {
+            let printable = String(String.UnicodeScalarView(username.unicodeScalars.prefix(64).map { $0.value < 0x20 || $0.value == 0x7F ? "?" : $0 }))
+            members.append(("altId", .string(printable)))
+        }
         members.append(("requestor", .bool(true)))
         members.append(("network", .object([("address", .string(address)), ("type", .string("2"))])))
         return .object(members)

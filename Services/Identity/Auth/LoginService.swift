@@ -29,7 +29,9 @@ struct LoginService: Sendable {
     func login(username rawUsername: String, password: String, address: String, logger: Logger) async throws -> Success {
         if let wait = await throttle.retryAfter(address) { throw Failure.throttled(retryAfter: wait) }
         let username = rawUsername.lowercased()
-        guard let user = try await users.find(username: username, logger: logger) else {
+        // A name no account can have is not looked up (it may hold what the database refuses, e.g. NUL).
+        let canExist = (try? Username.validate(username)) != nil
+        guard canExist, let user = try await users.find(username: username, logger: logger) else {
             _ = try await hasher.verify(password, hash: hasher.decoyHash)
             try await fail(nil, username: username, address: address, why: "unknown account", logger: logger)
         }

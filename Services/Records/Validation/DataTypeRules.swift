@@ -283,7 +283,8 @@ struct ValidationChecker {
         return nil
     }
 
-    /// FHIR's JSON rules (json.html): no nulls, no empty arrays, objects or strings. A null is allowed
+    /// FHIR's JSON rules (json.html): no nulls, no empty arrays, objects or strings, no control
+    /// characters in strings. A null is allowed
     /// only as a filler in an array that has a paired `_element` array (or is one), aligning extensions.
     mutating func checkJSONShape(_ value: JSONValue, at path: String, name: String, nullFillersAllowed: Bool = false) {
         switch value {
@@ -291,6 +292,10 @@ struct ValidationChecker {
             report(path, "\(name) must not be null")
         case .string(let text):
             if text.isEmpty { report(path, "\(name) must not be an empty string") }
+            // R4 datatypes: strings hold no characters below U+0020 but tab, CR and LF.
+            if text.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\t" && $0 != "\r" && $0 != "\n" }) {
+                report(path, "\(name) must not contain control characters (below U+0020, except tab, CR and LF)")
+            }
         case .array(let items):
             if items.isEmpty { report(path, "\(name) must not be an empty array") }
             for (index, item) in items.enumerated() {
