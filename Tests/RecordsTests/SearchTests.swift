@@ -91,6 +91,8 @@ import Testing
                 #expect(page.status == .ok)
                 seen += page.entryIDs
                 pages += 1
+                // The total counts every match, on later pages too (the row added after page 1 included).
+                #expect(page.total == (pages == 1 ? 7 : 8), "page \(pages) total \(String(describing: page.total))")
                 if pages == 1 { created.append(try await client.create("Patient", Sample.patient("Page-new"), token: reception)) }
                 next = page.json?["link"]?.arrayValue?.first { $0["relation"]?.stringValue == "next" }?["url"]?.stringValue
                 if pages == 2 {
@@ -100,6 +102,10 @@ import Testing
                 }
             }
             #expect(seen == created, "pages gave \(seen)")
+            // A page past the last match still has the total.
+            let pastEnd = Array("a|\(Int64.max)|zzzz".utf8).base64URLString
+            let empty = try await client.fhir(.get, "/fhir/Patient?family=page&_count=3&_sort=_lastUpdated&_cursor=\(pastEnd)", token: reception)
+            #expect(empty.status == .ok && empty.entryIDs.isEmpty && empty.total == 8, "\(empty.text)")
         }
     }
 }

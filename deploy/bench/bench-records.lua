@@ -172,7 +172,10 @@ end
 
 -- Marks this thread done; the last thread to finish interrupts wrk (SIGINT, as Ctrl-C: wrk then
 -- stops every thread and prints its summary) instead of letting it sleep until -d is over.
--- io.popen, not os.execute: system() ignores SIGINT in the caller while the command runs.
+-- io.popen, not os.execute: system() ignores SIGINT in the caller while the command runs. The
+-- signal is repeated in the background until wrk is gone: a SIGINT that lands on a worker thread
+-- stops the workers but leaves wrk's main thread asleep for the rest of -d (seen once in a
+-- seeding run).
 local function finish()
    local mark = io.open(string.format("%s/done-%d", done_dir, tid or 0), "w")
    if mark then mark:close() end
@@ -181,7 +184,7 @@ local function finish()
    for t = 0, nthreads - 1 do
       if not exists(string.format("%s/done-%d", done_dir, t)) then return end
    end
-   local p = io.popen("kill -INT $PPID")
+   local p = io.popen("(while kill -INT $PPID 2>/dev/null; do sleep 2; done) >/dev/null 2>&1 &")
    if p then p:close() end
 end
 

@@ -40,6 +40,9 @@ enum SearchCondition {
                 let parts = target.split(separator: "/", maxSplits: 1)
                 return parts.count == 2 && parts[0] == "Patient" ? String(parts[1]) : nil
             }
+            // One patient (the common case) as an equality, so the planner walks the patient's
+            // sorted index and stops at the page; `= ANY` would fetch and sort all their rows.
+            if ids.count == 1 { return "r.patient = \(builder.bind(ids[0]))" }
             return ids.isEmpty ? "FALSE" : "r.patient = ANY(\(builder.bind(ids)))"
         case .lastUpdatedColumn:
             // A version's lastUpdated has millisecond precision: it covers [t, t + 1 ms).

@@ -32,9 +32,11 @@ extension AccessRule {
         case .authoredBy(let author):
             return "\(a).author = \(builder.bind(author))"
         case .assignedTo(let practitioner):
+            // Correlated, so each row checks its own patient: an `IN (…)` list is the doctor's whole
+            // panel, built and probed for every search.
             return """
-                \(a).patient IN (SELECT g.id FROM search_index g WHERE g.type = 'Patient' AND g.param = 'general-practitioner' \
-                AND g.ref = \(builder.bind(practitioner)))
+                EXISTS (SELECT 1 FROM search_index g WHERE g.type = 'Patient' AND g.id = \(a).patient \
+                AND g.param = 'general-practitioner' AND g.ref = \(builder.bind(practitioner)))
                 """
         case .ownedBy(let patient, let releasedOnly):
             let me = builder.bind(patient)
