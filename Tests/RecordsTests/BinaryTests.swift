@@ -49,6 +49,17 @@ import Testing
             #expect(tooBig.status == .contentTooLarge)
             let noContext = try await client.fhir(.post, "/fhir/Binary", token: tech, body: "x", headers: [.contentType: "text/plain"])
             #expect(noContext.status == .unprocessableContent)
+            // The content type is sent back as a header: media types only, raw or as JSON.
+            let notMedia = try await client.execute(
+                uri: "/fhir/Binary", method: .post,
+                headers: [.authorization: "Bearer \(tech)", .contentType: "pdf", HTTPField.Name("X-Security-Context")!: "Patient/\(patient)"],
+                body: ByteBuffer(bytes: [1]))
+            #expect(notMedia.status == .unsupportedMediaType)
+            let notMediaJSON = small.replacingOccurrences(of: "text/plain", with: "pdf")
+            #expect(try await client.fhir(.post, "/fhir/Binary", token: tech, body: notMediaJSON).status == .unprocessableContent)
+            // Binary is immutable: 405 even for a caller without update scope (technologists have Binary.cr).
+            let put = try await client.fhir(.put, "/fhir/Binary/\(id)", token: tech, body: small)
+            #expect(put.status == .methodNotAllowed && put.headers[.allow] == "GET, DELETE")
         }
     }
 }

@@ -74,6 +74,9 @@ struct InvalidResourceCase: Sendable, CustomTestStringConvertible {
         InvalidResourceCase(
             note: "contentType with leading space", type: .binary, json: #"{"resourceType":"Binary","contentType":" application/pdf"}"#,
             expression: "Binary.contentType"),
+        InvalidResourceCase(
+            note: "contentType not a media type", type: .binary, json: #"{"resourceType":"Binary","contentType":"pdf"}"#,
+            expression: "Binary.contentType"),
 
         // DiagnosticReport elements
         report("subject not a Patient", #""subject":{"reference":"Practitioner/doc-1"}"#, "subject.reference"),
@@ -92,6 +95,7 @@ struct InvalidResourceCase: Sendable, CustomTestStringConvertible {
             "presentedForm[0].hash"),
         report("base64 with whitespace", #""presentedForm":[{"contentType":"text/plain","data":"SGVs bG8="}]"#, "presentedForm[0].data"),
         report("data without contentType", #""presentedForm":[{"data":"SGVsbG8="}]"#, "presentedForm[0].contentType"),
+        report("contentType with two slashes", #""presentedForm":[{"contentType":"application/pdf/x","title":"a"}]"#, "presentedForm[0].contentType"),
         report("negative size", #""presentedForm":[{"url":"Binary/b1","size":-1}]"#, "presentedForm[0].size"),
         report("size with a fraction", #""presentedForm":[{"url":"Binary/b1","size":10.0}]"#, "presentedForm[0].size"),
         report("size too large", #""presentedForm":[{"url":"Binary/b1","size":2147483648}]"#, "presentedForm[0].size"),
@@ -366,5 +370,13 @@ struct InvalidResourceCase: Sendable, CustomTestStringConvertible {
         #expect(PrimitiveSyntax.integer("2147483647") == 2_147_483_647)
         #expect(PrimitiveSyntax.integer("1e3") == nil)
         #expect(PrimitiveSyntax.integer("-0") == nil)
+        for mediaType in ["application/pdf", "text/plain; charset=utf-8", "text/plain;charset=utf-8", "application/fhir+json", "a/b;"] {
+            #expect(PrimitiveSyntax.isMimeType(mediaType), "\(mediaType)")
+        }
+        for text in ["pdf", "application/", "/pdf", "a/b/c", "a b/c", "é/b", "text/plain ", "text/plain x", "text/plain; name=é", "-a/b",
+            String(repeating: "a", count: 128) + "/b"] {
+            #expect(!PrimitiveSyntax.isMimeType(text), "\(text)")
+        }
+        #expect(PrimitiveSyntax.isMimeType(String(repeating: "a", count: 127) + "/b"))
     }
 }

@@ -104,10 +104,9 @@ struct BinaryController {
         return ResourceStamp.setting("data", to: content.isEmpty ? nil : .string(content.base64String), in: resource).serialized()
     }
 
+    /// The rule a FHIR JSON Binary's `contentType` follows too: it is sent back as this header.
     static func isValidContentType(_ text: String) -> Bool {
-        let type = text.split(separator: ";").first?.trimmingCharacters(in: .whitespaces) ?? ""
-        let parts = type.split(separator: "/")
-        return parts.count == 2 && parts.allSatisfy { !$0.isEmpty && !$0.contains(" ") }
+        PrimitiveSyntax.isMimeType(text)
     }
 }
 

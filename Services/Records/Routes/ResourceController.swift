@@ -97,11 +97,12 @@ struct ResourceController {
     func update(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let interaction = try FHIRInteraction(deps: deps, context: context, type: try context.parameters.require("type"))
         let id = try context.parameters.require("id")
+        // No scope or format makes this allowed, so a 403 or 406 would only mislead.
+        guard interaction.type != .binary else {
+            throw Problem(.methodNotAllowed, "Binary content is immutable here (reports hash it): create a new Binary instead", headers: [.allow: "GET, DELETE"])
+        }
         try FHIRHTTP.requireJSON(request)
         try interaction.caller.require(.update, on: interaction.type)
-        guard interaction.type != .binary else {
-            throw Problem(.methodNotAllowed, "Binary content is immutable here (reports hash it): create a new Binary instead", headers: [.allow: "GET"])
-        }
         try FHIRHTTP.requireJSONBody(request)
         let resource = try await Self.resourceBody(request, type: interaction.type, limit: deps.config.resourceMaxBytes)
         guard resource["id"]?.stringValue == id else {

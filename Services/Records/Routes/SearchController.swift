@@ -118,7 +118,7 @@ struct SearchController {
         let path = "\(deps.base)/\(interaction.type.rawValue)\(id.map { "/\($0)" } ?? "")/_history"
         var query = ["_count=\(count)"]
         if let since = request.queryText("_since") { query.append("_since=" + Self.encode(since)) }
-        var links = [(relation: "self", url: path + "?" + (query + (request.queryText("_cursor").map { ["_cursor=\($0)"] } ?? [])).joined(separator: "&"))]
+        var links = [(relation: "self", url: path + "?" + (query + (request.queryText("_cursor").map { ["_cursor=" + Self.encode($0)] } ?? [])).joined(separator: "&"))]
         if versions.count > count, let last = page.last {
             links.append(("next", path + "?" + (query + ["_cursor=" + SearchCursor(after: false, sortValue: last.seq, id: last.id).text]).joined(separator: "&")))
         }

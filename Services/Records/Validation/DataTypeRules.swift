@@ -8,6 +8,9 @@ enum DataType: Sendable {
     case codeIn([String])
     /// Attachment.hash: base64 of a SHA-1 digest.
     case sha1Hash
+    /// A code that is a media type (R4 binds Binary and Attachment `contentType` to BCP 13 with
+    /// a required binding).
+    case mimeType
     /// Narrative.div: XHTML, which in JSON is a string starting with `<div`.
     case xhtml
     case coding, codeableConcept, identifier, humanName, period, contactPoint, address, narrative, meta, attachment
@@ -19,7 +22,7 @@ enum DataType: Sendable {
     var label: String {
         switch self {
         case .string: "string"
-        case .code, .codeIn: "code"
+        case .code, .codeIn, .mimeType: "code"
         case .uri: "uri"
         case .id: "id"
         case .boolean: "boolean"
@@ -88,7 +91,7 @@ enum DataTypeRules {
     /// Without `reference`, whose shape depends on the allowed targets.
     static let reference: [ElementRule] = [.one("type", .uri), .one("identifier", .identifier), .one("display", .string)]
     static let attachment: [ElementRule] = [
-        .one("contentType", .code), .one("language", .code), .one("data", .base64Binary), .one("url", .uri), .one("size", .unsignedInt),
+        .one("contentType", .mimeType), .one("language", .code), .one("data", .base64Binary), .one("url", .uri), .one("size", .unsignedInt),
         .one("hash", .sha1Hash), .one("title", .string), .one("creation", .dateTime),
     ]
     static let contactPoint: [ElementRule] = [
@@ -156,6 +159,10 @@ struct ValidationChecker {
         case .code:
             if let text = string(value, at: path, name: name, as: type), !PrimitiveSyntax.isCode(text) {
                 report(path, "\(name) must be a code without leading, trailing or repeated whitespace")
+            }
+        case .mimeType:
+            if let text = string(value, at: path, name: name, as: type), !PrimitiveSyntax.isCode(text) || !PrimitiveSyntax.isMimeType(text) {
+                report(path, "\(name) must be a media type such as application/pdf or text/plain; charset=utf-8")
             }
         case .codeIn(let codes):
             if let text = string(value, at: path, name: name, as: type), !codes.contains(text) {
@@ -360,6 +367,30 @@ enum PrimitiveSyntax {
         }
         return !previousWasSpace
     }
+
+    /// An RFC 6838 `type/subtype` (restricted names: a letter or digit, then up to 126 of those
+    /// and `!#$&-^_.+`), optionally followed by spaces, `;` and parameters in printable ASCII,
+    /// so that it can be a `Content-Type` header as it is.
+    static func isMimeType(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        var index = 0
+        func restrictedName() -> Bool {
+            let start = index
+            guard index < bytes.count, isAlphanumeric(bytes[index]) else { return false }
+            index += 1
+            while index < bytes.count, index - start < 127, isAlphanumeric(bytes[index]) || mimeNameSymbols.contains(bytes[index]) { index += 1 }
+            return true
+        }
+        guard restrictedName(), index < bytes.count, bytes[index] == UInt8(ascii: "/") else { return false }
+        index += 1
+        guard restrictedName() else { return false }
+        guard index < bytes.count else { return true }
+        while index < bytes.count, bytes[index] == UInt8(ascii: " ") { index += 1 }
+        guard index < bytes.count, bytes[index] == UInt8(ascii: ";") else { return false }
+        return bytes[(index + 1)...].allSatisfy { $0 >= 0x20 && $0 <= 0x7E }
+    }
+
+    private static let mimeNameSymbols = Set("!#$&-^_.+".utf8)
 
     /// `\S*`
     static func isURI(_ text: String) -> Bool {

@@ -94,7 +94,7 @@ enum ResourceValidator {
 
     private static let binary: [ElementRule] =
         resourceElements + [
-            .one("contentType", .code, required: true), .one("securityContext", .reference(targets: ["Patient"])),
+            .one("contentType", .mimeType, required: true), .one("securityContext", .reference(targets: ["Patient"])),
             .one("data", .base64Binary),
         ]
 }
