@@ -15,9 +15,16 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
     let readiness = Readiness()
     let verifier = TokenVerifier(jwksURL: config.common.jwksURL, issuer: config.common.issuer, audience: config.common.audience, logger: logger)
     let keys = DataKeyStore(postgres: postgres, keys: config.keys)
+    let anchoring = config.common.serviceCredentials.map { credentials in
+        let tokens = ServiceTokenClient(identityURL: config.common.identityURL, credentials: credentials, logger: logger)
+        let delivery = LedgerAnchoring(
+            postgres: postgres, client: ServiceClient(tokens: tokens), entriesURL: config.ledgerEntriesURL, verifier: config.ledgerVerifier,
+            batchLimit: config.anchorBatchLimit, logger: logger)
+        return OutboxWorker(name: "ledger outbox", logger: logger) { try await delivery.deliverBatch() }
+    }
     let deps = RecordsDependencies(
         postgres: postgres, keys: keys, store: ResourceStore(postgres: postgres, keys: keys), audit: AuditLog(postgres: postgres, logger: logger),
-        config: config)
+        config: config, anchoring: anchoring)
 
     let router = Router(context: ServiceRequestContext.self)
     router.addServiceMiddleware(fhirBase: "/fhir")
@@ -27,6 +34,7 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
     fhir.add(middleware: BearerAuthMiddleware(verifier: verifier))
     fhir.addRoutes(SearchController(deps: deps).endpoints)
     fhir.addRoutes(ResourceController(deps: deps).endpoints)
+    fhir.addRoutes(VerifyController(deps: deps).endpoints)
     FHIRMethodGuard.register(on: fhir)
 
     var app = Application(
@@ -35,6 +43,7 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
         logger: logger
     )
     app.addServices(postgres)
+    if let anchoring { app.addServices(anchoring) }
     let startupLogger = logger
     app.beforeServerStarts {
         try await Migrator.migrate(RecordsMigrations.all, client: postgres, logger: startupLogger)

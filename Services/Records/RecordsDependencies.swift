@@ -9,6 +9,15 @@ struct RecordsDependencies: Sendable {
     let store: ResourceStore
     let audit: AuditLog
     let config: RecordsConfig
+    /// Sends the ledger outbox; nil when records has no credentials for the ledger (development).
+    let anchoring: OutboxWorker?
 
     var base: String { config.fhirBase }
+
+    /// A write's transaction; once it committed, its ledger entry goes out without waiting for a poll.
+    func writeTransaction<Result: Sendable>(logger: Logger, _ body: (PostgresConnection) async throws -> sending Result) async throws -> Result {
+        let result = try await Database.transaction(postgres, logger: logger, body)
+        anchoring?.wake()
+        return result
+    }
 }

@@ -20,6 +20,8 @@ public struct CommonConfig: Sendable {
     public var jwksURL: URL
     /// Largest request body a service accepts by default.
     public var maxBodyBytes: Int
+    /// This service's own OAuth client (`OAUTH_CLIENT_ID`/`OAUTH_CLIENT_SECRET`), for calls to its peers.
+    public var serviceCredentials: ServiceTokenClient.Credentials?
 
     public init(reader: ConfigReader, defaultPort: Int, defaultDatabase: String) throws(ConfigError) {
         host = reader.text("http.host", default: "127.0.0.1")!
@@ -32,6 +34,12 @@ public struct CommonConfig: Sendable {
         audience = reader.text("medledger.audience", default: "medledger")!
         jwksURL = try reader.url("jwks.url", default: identityURL.appendingPathComponent(".well-known/jwks.json").absoluteString)
         maxBodyBytes = try reader.integer("max.body.bytes", default: 16 << 20, range: 1024...(1 << 30))
+        if let id = reader.text("oauth.client.id") {
+            guard let secret = reader.text("oauth.client.secret", secret: true) else {
+                throw ConfigError("OAUTH_CLIENT_ID is set but OAUTH_CLIENT_SECRET is not")
+            }
+            serviceCredentials = .init(clientID: id, clientSecret: secret)
+        }
         if jwksURL.isFileURL && mode == .production {
             throw ConfigError("JWKS_URL=\(jwksURL) is a file: URL, which only development mode accepts")
         }

@@ -304,6 +304,8 @@ def _records_config(ids: dict[str, str], patient: str, practitioner: str, cursor
             f"/fhir/{t}/{{id}}": {**own, **references.get(t, {})},
             f"/fhir/{t}/{{id}}/_history": {**own, **cursor},
             f"/fhir/{t}/{{id}}/_history/{{vid}}": {**own, "path.vid": "vid"},
+            f"/fhir/{t}/{{id}}/$verify": own,
+            f"/fhir/{t}/{{id}}/_history/{{vid}}/$verify": {**own, "path.vid": "vid"},
         }
         for path, params in per_path.items():
             bound = [f'"{key}" = {{ dictionary = "{name}", probability = {KNOWN_VALUE_PROBABILITY} }}'

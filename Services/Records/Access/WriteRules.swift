@@ -40,7 +40,7 @@ struct WriteRules {
             keyOwner = "Patient/\(patient)"
         }
         let facts = SearchIndexer.facts(resource, type: type, id: id, base: deps.base)
-        return VersionDraft(type: type, id: id, resource: resource, facts: facts, keyOwner: keyOwner)
+        return VersionDraft(type: type, id: id, resource: resource, facts: facts, keyOwner: keyOwner, writtenBy: caller.author)
     }
 
     /// The patient a report or Binary belongs to, if the caller may write for them: any

@@ -9,6 +9,8 @@ struct RecordsAuditEvent: Sendable {
         case searchType = "search-type"
         case historyInstance = "history-instance"
         case historyType = "history-type"
+        /// `$verify` (an extended operation).
+        case operation
 
         var action: String {
             switch self {
@@ -16,6 +18,7 @@ struct RecordsAuditEvent: Sendable {
             case .update: "U"
             case .delete: "D"
             case .read, .vread, .searchType, .historyInstance, .historyType: "R"
+            case .operation: "E"
             }
         }
     }
@@ -29,7 +32,9 @@ struct RecordsAuditEvent: Sendable {
     /// The query string of a search.
     var query: String?
     /// HTTP status when it failed (outcome 4, minor failure).
-    var failure: Int?
+    var failure: Int? = nil
+    /// A tamper alarm (outcome 8, serious failure): what `$verify` found wrong.
+    var alarm: String? = nil
 
     static let dicom = "http://dicom.nema.org/resources/ontology/DCM"
 
@@ -40,9 +45,13 @@ struct RecordsAuditEvent: Sendable {
             ("subtype", .array([coding("http://hl7.org/fhir/restful-interaction", kind.rawValue, kind.rawValue)])),
             ("action", .string(kind.action)),
             ("recorded", .string(FHIRDate.instantText(recorded))),
-            ("outcome", .string(failure == nil ? "0" : "4")),
+            ("outcome", .string(alarm != nil ? "8" : failure == nil ? "0" : "4")),
         ]
-        if let failure { members.append(("outcomeDesc", .string("answered \(failure)"))) }
+        if let alarm {
+            members.append(("outcomeDesc", .string(alarm)))
+        } else if let failure {
+            members.append(("outcomeDesc", .string("answered \(failure)")))
+        }
         members.append(("agent", .array([agent])))
         members.append(
             (

@@ -54,12 +54,14 @@ struct BinaryController {
         let id = UUID().uuidString.lowercased()
         let writer = WriteRules(deps: deps, caller: interaction.caller, rule: interaction.rule, logger: interaction.logger)
         let contentType = resource["contentType"]?.stringValue ?? "application/octet-stream"
-        let written = try await Database.transaction(deps.postgres, logger: interaction.logger) { connection in
-            let draft = try await writer.draft(resource, type: .binary, id: id, previous: nil, on: connection)
+        let written = try await deps.writeTransaction(logger: interaction.logger) { connection in
+            var draft = try await writer.draft(resource, type: .binary, id: id, previous: nil, on: connection)
             let key = try await deps.keys.key(for: draft.keyOwner, on: connection, logger: interaction.logger)
-            _ = try await BinaryStore.write(
-                content, id: id, version: 1, contentType: contentType, key: key, limit: deps.config.binaryMaxBytes, on: connection,
+            let salt = LedgerEntry.randomSalt()
+            let stored = try await BinaryStore.write(
+                content, id: id, version: 1, contentType: contentType, key: key, salt: salt, limit: deps.config.binaryMaxBytes, on: connection,
                 logger: interaction.logger)
+            draft.contentCommitment = (salt, stored.commitment)
             return try await deps.store.write(
                 draft, version: 1, author: interaction.caller.author, key: key, event: interaction.event(.create), on: connection,
                 logger: interaction.logger)

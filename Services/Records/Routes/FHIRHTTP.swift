@@ -109,7 +109,7 @@ enum FHIRHTTP {
         Response(status: .ok, headers: versionHeaders(stored, base: base, location: false), body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
-    static func bundleResponse(_ bytes: [UInt8]) -> Response {
+    static func jsonResponse(_ bytes: [UInt8]) -> Response {
         Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }

@@ -13,7 +13,7 @@ struct MetadataController {
         let smart = AuthorizationServerMetadata.smartConfiguration(issuer: issuer).serialized()
         routes.get("metadata") { request, _ in
             try FHIRHTTP.requireJSON(request)
-            return FHIRHTTP.bundleResponse(capability)
+            return FHIRHTTP.jsonResponse(capability)
         }
         routes.get(".well-known/smart-configuration") { _, _ in Response.json(smart) }
         return routes

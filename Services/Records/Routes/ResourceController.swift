@@ -37,7 +37,7 @@ struct ResourceController {
         }
         let id = UUID().uuidString.lowercased()
         let writer = WriteRules(deps: deps, caller: interaction.caller, rule: interaction.rule, logger: interaction.logger)
-        let result = try await Database.transaction(deps.postgres, logger: interaction.logger) { connection -> (WrittenVersion, Bool) in
+        let result = try await deps.writeTransaction(logger: interaction.logger) { connection -> (WrittenVersion, Bool) in
             if let conditional, let existing = try await conditional.existing(interaction, on: connection) {
                 return (existing, false)
             }
@@ -111,7 +111,7 @@ struct ResourceController {
         let expected = try FHIRHTTP.ifMatch(request)
         let writer = WriteRules(deps: deps, caller: interaction.caller, rule: interaction.rule, logger: interaction.logger)
         let written = try await interaction.auditingFailures(interaction.event(.update, entity: "\(interaction.type.rawValue)/\(id)")) {
-            try await Database.transaction(deps.postgres, logger: interaction.logger) { connection in
+            try await deps.writeTransaction(logger: interaction.logger) { connection in
                 let current = try await Self.lockCurrent(interaction, id: id, expected: expected, on: connection)
                 let draft = try await writer.draft(resource, type: interaction.type, id: id, previous: current, on: connection)
                 let key = try await deps.keys.key(for: draft.keyOwner, on: connection, logger: interaction.logger)
@@ -130,7 +130,7 @@ struct ResourceController {
         try interaction.caller.require(.delete, on: interaction.type)
         let expected = try FHIRHTTP.ifMatch(request)
         let deleted = try await interaction.auditingFailures(interaction.event(.delete, entity: "\(interaction.type.rawValue)/\(id)")) {
-            try await Database.transaction(deps.postgres, logger: interaction.logger) { connection -> StoredVersion in
+            try await deps.writeTransaction(logger: interaction.logger) { connection -> StoredVersion in
                 guard
                     let current = try await ResourceReads.current(
                         interaction.type, id: id, rule: interaction.rule, lock: true, on: connection, logger: interaction.logger)
@@ -140,7 +140,7 @@ struct ResourceController {
                 }
                 // Deleting what is already deleted changes nothing (FHIR: delete is idempotent).
                 if current.deleted { return current }
-                return try await deps.store.delete(current, event: interaction.event(.delete), on: connection, logger: interaction.logger)
+                return try await deps.store.delete(current, writtenBy: interaction.caller.author, event: interaction.event(.delete), on: connection, logger: interaction.logger)
             }
         }
         return Response(status: .noContent, headers: [.eTag: "W/\"\(deleted.version)\""])

@@ -61,7 +61,7 @@ struct SearchController {
                 fullUrl: "\(deps.base)/\(stored.reference)", resource: try await interaction.body(of: stored),
                 extra: [("search", .object([("mode", .string("include"))]))])
         }
-        return FHIRHTTP.bundleResponse(bundle.finish())
+        return FHIRHTTP.jsonResponse(bundle.finish())
     }
 
     private func resourceBytes(_ stored: StoredVersion, _ interaction: FHIRInteraction) async throws -> [UInt8] {
@@ -140,7 +140,7 @@ struct SearchController {
                     ),
                 ])
         }
-        return FHIRHTTP.bundleResponse(bundle.finish())
+        return FHIRHTTP.jsonResponse(bundle.finish())
     }
 
     static func encode(_ text: String) -> String {

@@ -22,13 +22,15 @@ enum BinaryStore {
     static func sha1Context(_ id: String, _ version: Int) -> String { "Binary/\(id)/_history/\(version)#sha1" }
 
     /// Seals and stores content arriving in pieces; 413 once it exceeds `limit` (the caller's
-    /// transaction then rolls back, so nothing partial remains).
+    /// transaction then rolls back, so nothing partial remains). The content is hashed as it
+    /// passes: SHA-1 for `Attachment.hash`, and the version's commitment under `salt`.
     static func write<Pieces: AsyncSequence>(
-        _ pieces: Pieces, id: String, version: Int, contentType: String, key: SymmetricKey, limit: Int, on connection: PostgresConnection,
-        logger: Logger
-    ) async throws -> (size: Int64, sha1: [UInt8]) where Pieces.Element == ByteBuffer {
+        _ pieces: Pieces, id: String, version: Int, contentType: String, key: SymmetricKey, salt: [UInt8], limit: Int,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> (size: Int64, sha1: [UInt8], commitment: [UInt8]) where Pieces.Element == ByteBuffer {
         let cipher = ChunkCipher(key: key, context: "Binary/\(id)/_history/\(version)")
         var hasher = Insecure.SHA1()
+        var committer = CommitmentHasher(salt: salt)
         var size: Int64 = 0
         var pending: [UInt8] = []
         var index = 0
@@ -36,7 +38,10 @@ enum BinaryStore {
         for try await piece in pieces {
             size += Int64(piece.readableBytes)
             guard size <= limit else { throw Problem(.contentTooLarge, "the Binary content is larger than \(limit) bytes") }
-            piece.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+            piece.withUnsafeReadableBytes {
+                hasher.update(bufferPointer: $0)
+                committer.update(bufferPointer: $0)
+            }
             pending += piece.readableBytesView
             // Keep the last full chunk back until more arrives: only the end of the stream says which chunk is last.
             while pending.count > ChunkCipher.chunkSize {
@@ -56,7 +61,7 @@ enum BinaryStore {
             """,
             logger: logger
         )
-        return (size, sha1)
+        return (size, sha1, committer.finalize())
     }
 
     private static func insertChunk(id: String, version: Int, index: Int, sealed: [UInt8], on connection: PostgresConnection, logger: Logger) async throws {

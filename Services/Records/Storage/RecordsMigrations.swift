@@ -133,6 +133,37 @@ enum RecordsMigrations {
                     delivered_at timestamptz)
                 """,
             ]
-        )
+        ),
+        Migration(
+            version: 2,
+            name: "version commitments and the ledger outbox",
+            statements: [
+                // Set once, on insert, like the rest of a version: its commitment, the blinded ref
+                // its ledger entry carries, its salt (sealed under the version's data key) and who
+                // wrote it (`author` stays the creator, whom the access rules follow).
+                """
+                ALTER TABLE resource_versions ADD COLUMN commitment bytea, ADD COLUMN ref bytea, ADD COLUMN sealed_salt bytea,
+                    ADD COLUMN written_by text
+                """,
+                "CREATE INDEX resource_versions_ref ON resource_versions (ref)",
+                // One row per version: the ledger entry as sent, then its anchor once a signed
+                // checkpoint covers it (leaf index, and the inclusion proof up to that checkpoint).
+                """
+                CREATE TABLE ledger_outbox (
+                    seq bigint PRIMARY KEY REFERENCES resource_versions (seq),
+                    idempotency_key text NOT NULL UNIQUE,
+                    entry text NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    leaf_index bigint,
+                    checkpoint_size bigint,
+                    proof bytea,
+                    anchored_at timestamptz)
+                """,
+                "CREATE INDEX ledger_outbox_pending ON ledger_outbox (seq) WHERE anchored_at IS NULL",
+                "CREATE INDEX ledger_outbox_leaf ON ledger_outbox (leaf_index)",
+                // The signed checkpoints the anchors point at, so `$verify` answers while the ledger is down.
+                "CREATE TABLE ledger_checkpoints (size bigint PRIMARY KEY, note text NOT NULL)",
+            ]
+        ),
     ]
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import HTTPTypes
 import Crypto
 import Foundation
 import Logging
@@ -12,12 +13,32 @@ struct VersionDraft: Sendable {
     var resource: JSONValue
     var facts: IndexedFacts
     var keyOwner: String
+    /// Who writes this version (`author` stays the creator).
+    var writtenBy: String
+    /// Binary only: the salt and commitment of the content, hashed while it streamed in.
+    var contentCommitment: (salt: [UInt8], commitment: [UInt8])? = nil
 }
 
 /// What a write stored: the version's row and the exact bytes stored (and served by vread).
 struct WrittenVersion: Sendable {
     var stored: StoredVersion
     var body: [UInt8]?
+}
+
+/// A `resource_versions` row about to be inserted.
+private struct VersionRow {
+    var type: ResourceType
+    var id: String
+    var version: Int
+    var lastUpdated: Int64
+    var deleted: Bool
+    var patient: String?
+    var status: String?
+    var author: String?
+    var writtenBy: String
+    var keyOwner: String
+    var sealedBody: [UInt8]?
+    var anchor: VersionAnchor
 }
 
 /// Writes of resource versions: each in one transaction with its search values and its audit
@@ -32,19 +53,21 @@ struct ResourceStore: Sendable {
         logger: Logger
     ) async throws -> WrittenVersion {
         let now = ResourceStamp.now()
-        let body = ResourceStamp.stamp(draft.resource, type: draft.type, id: draft.id, version: version, lastUpdated: now).serialized()
-        let sealed = try ResourceCipher.seal(body, key: key, context: ResourceCipher.versionContext(draft.type, draft.id, version))
+        let stamped = ResourceStamp.stamp(draft.resource, type: draft.type, id: draft.id, version: version, lastUpdated: now)
+        let body = stamped.serialized()
+        let reference = ResourceCipher.versionContext(draft.type, draft.id, version)
+        let sealed = try ResourceCipher.seal(body, key: key, context: reference)
+        let salt = draft.contentCommitment?.salt ?? LedgerEntry.randomSalt()
+        let commitment = try draft.contentCommitment?.commitment ?? LedgerEntry.commitment(salt: salt, canonical: VersionAnchor.canonical(stamped))
+        let anchor = try VersionAnchor(versionReference: reference, salt: salt, commitment: commitment, time: FHIRDate.instantText(now), key: key)
         let lastUpdated = Micros.of(now)
         let facts = draft.facts
         let type = draft.type.rawValue
-        let seq = try await connection.query(
-            """
-            INSERT INTO resource_versions (type, id, version, last_updated, deleted, patient, status, author, key_owner, body)
-            VALUES (\(type), \(draft.id), \(version), \(lastUpdated), false, \(facts.patient), \(facts.status), \(author), \(draft.keyOwner), \(ByteBuffer(bytes: sealed)))
-            RETURNING seq
-            """,
-            logger: logger
-        ).collect().first!.decode(Int64.self)
+        let seq = try await insertVersion(
+            VersionRow(
+                type: draft.type, id: draft.id, version: version, lastUpdated: lastUpdated, deleted: false, patient: facts.patient, status: facts.status,
+                author: author, writtenBy: draft.writtenBy, keyOwner: draft.keyOwner, sealedBody: sealed, anchor: anchor),
+            on: connection, logger: logger)
         if version == 1 {
             try await connection.query(
                 """
@@ -77,19 +100,24 @@ struct ResourceStore: Sendable {
 
     /// Logical delete: a version without a body that keeps the previous version's access
     /// columns, so the same callers learn it is gone (410) and nobody else learns it existed.
-    func delete(_ current: StoredVersion, event: RecordsAuditEvent, on connection: PostgresConnection, logger: Logger) async throws -> StoredVersion {
+    func delete(_ current: StoredVersion, writtenBy: String, event: RecordsAuditEvent, on connection: PostgresConnection, logger: Logger) async throws -> StoredVersion {
         let version = current.version + 1
-        let lastUpdated = Micros.of(ResourceStamp.now())
+        let now = ResourceStamp.now()
+        let lastUpdated = Micros.of(now)
         let type = current.type.rawValue
-        let seq = try await connection.query(
-            """
-            INSERT INTO resource_versions (type, id, version, last_updated, deleted, patient, status, author, key_owner, body)
-            VALUES (\(type), \(current.id), \(version), \(lastUpdated), true, \(current.patient), \(current.status), \(current.author),
-                \(current.keyOwner), NULL)
-            RETURNING seq
-            """,
-            logger: logger
-        ).collect().first!.decode(Int64.self)
+        let reference = ResourceCipher.versionContext(current.type, current.id, version)
+        guard let key = try await keys.existingKey(for: current.keyOwner, on: connection, logger: logger) else {
+            throw Problem(.gone, "\(current.reference) was erased (its data key was destroyed)")
+        }
+        let salt = LedgerEntry.randomSalt()
+        let anchor = try VersionAnchor(
+            versionReference: reference, salt: salt, commitment: LedgerEntry.commitment(salt: salt, canonical: VersionAnchor.deletionBytes),
+            time: FHIRDate.instantText(now), key: key)
+        let seq = try await insertVersion(
+            VersionRow(
+                type: current.type, id: current.id, version: version, lastUpdated: lastUpdated, deleted: true, patient: current.patient,
+                status: current.status, author: current.author, writtenBy: writtenBy, keyOwner: current.keyOwner, sealedBody: nil, anchor: anchor),
+            on: connection, logger: logger)
         try await connection.query(
             "UPDATE resources SET version = \(version), last_updated = \(lastUpdated), deleted = true WHERE type = \(type) AND id = \(current.id)",
             logger: logger)
@@ -105,6 +133,25 @@ struct ResourceStore: Sendable {
         deleted.sealedBody = nil
         deleted.seq = seq
         return deleted
+    }
+
+    /// The version row and its ledger outbox row, in one statement.
+    private func insertVersion(_ row: VersionRow, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
+        let entry = String(decoding: row.anchor.entry.canonical, as: UTF8.self)
+        return try await connection.query(
+            """
+            WITH v AS (
+                INSERT INTO resource_versions (type, id, version, last_updated, deleted, patient, status, author, key_owner, body,
+                    commitment, ref, sealed_salt, written_by)
+                VALUES (\(row.type.rawValue), \(row.id), \(row.version), \(row.lastUpdated), \(row.deleted), \(row.patient), \(row.status),
+                    \(row.author), \(row.keyOwner), \(row.sealedBody.map { ByteBuffer(bytes: $0) }), \(ByteBuffer(bytes: row.anchor.entry.commitment)),
+                    \(ByteBuffer(bytes: row.anchor.entry.ref)), \(ByteBuffer(bytes: row.anchor.sealedSalt)), \(row.writtenBy))
+                RETURNING seq)
+            INSERT INTO ledger_outbox (seq, idempotency_key, entry) SELECT seq, \(row.anchor.idempotencyKey), \(entry) FROM v
+            RETURNING seq
+            """,
+            logger: logger
+        ).collect().first!.decode(Int64.self)
     }
 
     private func insertIndex(_ rows: [IndexRow], type: ResourceType, id: String, on connection: PostgresConnection, logger: Logger) async throws {

@@ -1,0 +1,45 @@
+public import AsyncHTTPClient
+public import Foundation
+public import Logging
+public import NIOCore
+import NIOHTTP1
+
+/// JSON calls from one MedLedger service to another with its own access token. A 401 means the
+/// cached token went stale (e.g. identity's key rotated): fetch a fresh one and try once more.
+public struct ServiceClient: Sendable {
+    public let tokens: ServiceTokenClient
+    public let httpClient: HTTPClient
+
+    public init(tokens: ServiceTokenClient, httpClient: HTTPClient = .shared) {
+        self.tokens = tokens
+        self.httpClient = httpClient
+    }
+
+    public struct CallError: Error, CustomStringConvertible {
+        public var status: Int
+        public var description: String
+    }
+
+    /// POSTs `body` and returns the parsed JSON answer of a 2xx response; anything else throws.
+    public func post(_ url: URL, json body: JSONValue, timeout: TimeAmount, logger: Logger) async throws -> JSONValue {
+        let bytes = body.serialized()
+        for attempt in 0..<2 {
+            var request = HTTPClientRequest(url: url.absoluteString)
+            request.method = .POST
+            request.headers.add(name: "Authorization", value: "Bearer \(try await tokens.token())")
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: bytes))
+            let response = try await httpClient.execute(request, timeout: timeout)
+            let answer = try await response.body.collect(upTo: 64 << 20)
+            if response.status.code == 401, attempt == 0 {
+                await tokens.invalidate()
+                continue
+            }
+            guard (200..<300).contains(response.status.code) else {
+                throw CallError(status: Int(response.status.code), description: "\(url.path) answered \(response.status.code): \(String(buffer: answer).prefix(300))")
+            }
+            return try JSONParser.parse(answer.readableBytesView)
+        }
+        throw CallError(status: 401, description: "\(url.path) refused a freshly issued service token")
+    }
+}

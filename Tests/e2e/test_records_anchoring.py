@@ -1,0 +1,289 @@
+"""Every stored version anchored in the ledger, and `$verify`, black-box against the stack
+(real records, real ledger process, real PostgreSQL).
+
+Oracles: the commitment and ledger entry are recomputed here with rfc8785 + hashlib.sha3_256
+from what a client holds (the vread JSON, a Binary's bytes); the tlog-proofs `$verify` returns
+are checked by Go's sumdb tlog/note (Tests/oracle/tlogcheck); fhirkit validates every FHIR
+answer (recordslib's response hook). Tamper tests change rows directly in PostgreSQL, as an
+attacker with database access would, and put them back afterwards.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import anchorlib as al
+import recordslib as rl
+from e2e_support import run_tlogcheck
+from recordslib import assert_outcome, describe
+
+
+def _tlog_parts(proof: str) -> tuple[int, list[str], str]:
+    """(index, hashes, checkpoint) of a c2sp.org/tlog-proof@v1 text."""
+    head, checkpoint = proof.split("\n\n", 1)
+    lines = head.split("\n")
+    assert lines[0] == "c2sp.org/tlog-proof@v1", lines[0]
+    assert lines[1].startswith("index "), lines[1]
+    return int(lines[1][6:]), lines[2:], checkpoint
+
+
+def _raw_binary(records, token: str, content: bytes, patient: str) -> str:
+    r = records.create("Binary", content, token, headers={"Content-Type": "application/pdf", "X-Security-Context": patient})
+    assert r.status_code == 201, describe(r)
+    return r.headers["Location"].split("/Binary/")[1].split("/")[0]
+
+
+def test_every_version_is_anchored_and_verifies_independently(records, actors, rec_doctor, stack, tmp_path):
+    """Create, update, approve and delete Patient, DiagnosticReport and Binary versions; each
+    one verifies, its commitment and entry recompute from the client's copy, and Go's tlog
+    accepts every proof under the ledger's checkpoint key."""
+    desk = actors.receptionist().token
+    patient = actors.patient(gp=rec_doctor)
+    doc = rec_doctor.token
+    versions: list[tuple[str, str, int, dict | None, bytes | None]] = []  # type, id, vid, resource, content
+
+    report = records.must_create("DiagnosticReport", rl.report_body(patient.fhir_user, value="1.50"), doc)
+    versions.append(("DiagnosticReport", report["id"], 1, None, None))
+    final = dict(report, status="final", conclusion="Normal; decimal 1.50 kept as text")
+    records.must_update("DiagnosticReport", final, doc, if_match=1)
+    versions.append(("DiagnosticReport", report["id"], 2, None, None))
+
+    content = b"%PDF-1.4\n" + os.urandom(200_000) + b"\n%%EOF\n"
+    binary = _raw_binary(records, doc, content, patient.fhir_user)
+    versions.append(("Binary", binary, 1, None, content))
+
+    other = records.must_create("Patient", rl.patient_body(system=rl.new_system("mrn")), desk)
+    versions.append(("Patient", other["id"], 1, None, None))
+    assert records.delete("Patient", other["id"], desk).status_code == 204
+    versions.append(("Patient", other["id"], 2, None, None))
+
+    checkpoints: list[str] = []
+    inclusion: list[dict] = []
+    for rtype, rid, vid, _, content in versions:
+        p = al.wait_verified(records, doc if rtype != "Patient" else desk, rtype, rid, vid)
+        ref = f"{rtype}/{rid}/_history/{vid}"
+        assert p["target"][0]["reference"] == ref
+        assert p["commitmentMatchesStored"] == [True] and p["commitmentMatchesLedger"] == [True], p
+        assert "issue" not in p, p["issue"]
+        token = doc if rtype != "Patient" else desk
+        if rtype == "Patient" and vid == 2:  # the deletion: no body, commits to the empty string
+            history = records.history("Patient", rid, desk).json()
+            last_updated = next(e for e in history["entry"] if e["request"]["method"] == "DELETE")["response"]["lastModified"]
+            al.check_against_resource(p, None, version_ref=ref, last_updated=last_updated)
+            assert "searchColumnsMatch" not in p
+        else:
+            served = records.vread(rtype, rid, vid, token)
+            assert served.status_code == 200, describe(served)
+            resource = served.json()
+            if rtype == "Binary":
+                al.check_against_resource(p, None, content=content, version_ref=ref, last_updated=resource["meta"]["lastUpdated"])
+            else:
+                al.check_against_resource(p, resource, version_ref=ref, last_updated=resource["meta"]["lastUpdated"])
+            assert p["searchColumnsMatch"] == [True]
+        index, hashes, checkpoint = _tlog_parts(p["tlogProof"][0])
+        assert index == p["leafIndex"][0] and checkpoint == p["checkpoint"][0]
+        if checkpoint not in checkpoints:
+            checkpoints.append(checkpoint)
+        inclusion.append(
+            {"checkpoint": checkpoints.index(checkpoint), "index": index, "leafData": al.b64(p["entry"][0].encode()), "hashes": hashes}
+        )
+
+    # A tampered entry under a genuine proof must be rejected by the oracle too.
+    forged = dict(inclusion[0], kind="inclusion", name="entry with another commitment")
+    entry = json.loads(base64.b64decode(forged["leafData"]))
+    entry["commitment"] = al.b64(bytes(32))
+    forged["leafData"] = al.b64(al.rfc8785.dumps(entry))
+    doc_in = {"vkey": stack["LEDGER_VKEY"], "origin": stack["LEDGER_ORIGIN"], "checkpoints": checkpoints, "inclusion": inclusion,
+              "consistency": [], "tampered": [forged]}  # fmt: skip
+    path = tmp_path / "anchors.json"
+    path.write_text(json.dumps(doc_in))
+    out = run_tlogcheck(path)
+    assert out.returncode == 0, f"tlogcheck: {out.stdout}\n{out.stderr[-4000:]}"
+    assert f"{len(inclusion)} inclusion" in out.stdout and "1 tampered rejected" in out.stdout, out.stdout
+
+
+def test_verify_follows_read_access(records, actors, rec_doctor):
+    patient = actors.patient(gp=rec_doctor)
+    stranger = actors.patient()
+    report = records.must_create("DiagnosticReport", rl.report_body(patient.fhir_user, status="final"), rec_doctor.token)
+    p = al.wait_verified(records, patient.token, "DiagnosticReport", report["id"])
+    assert p["target"][0]["reference"] == f"DiagnosticReport/{report['id']}/_history/1"
+    # Hidden and unknown look alike; a role without the scope is refused; no token, 401.
+    assert_outcome(al.verify(records, stranger.token, "DiagnosticReport", report["id"]), 404)
+    assert_outcome(al.verify(records, patient.token, "DiagnosticReport", str(uuid.uuid4())), 404)
+    assert_outcome(al.verify(records, patient.token, "DiagnosticReport", report["id"], 7), 404)
+    assert_outcome(al.verify(records, actors.receptionist().token, "DiagnosticReport", report["id"]), 403)
+    assert_outcome(al.verify(records, None, "DiagnosticReport", report["id"]), 401)
+    # A preliminary report is not the patient's to see, so not to verify either.
+    draft = records.must_create("DiagnosticReport", rl.report_body(patient.fhir_user), rec_doctor.token)
+    assert_outcome(al.verify(records, patient.token, "DiagnosticReport", draft["id"], 1), 404)
+
+
+def _anchored(stack, ids: list[str]) -> tuple[int, int]:
+    """(versions of these resources, of which anchored) in records' database."""
+    id_list = ",".join(f"'{i}'" for i in ids)  # uuids made by records: safe to inline
+    out = al.sql(
+        stack["RECORDS_DATABASE_URL"],
+        f"SELECT count(*), count(o.anchored_at) FROM resource_versions v JOIN ledger_outbox o ON o.seq = v.seq WHERE v.id IN ({id_list})",
+    )
+    total, anchored = out.split("|")
+    return int(total), int(anchored)
+
+
+def _each_in_ledger_once(stack, ids: list[str], expected: int) -> None:
+    """Every outbox entry of these resources is in the ledger exactly once, at its leaf index."""
+    id_list = ",".join(f"'{i}'" for i in ids)
+    rows = al.sql(
+        stack["RECORDS_DATABASE_URL"],
+        f"SELECT o.leaf_index, o.entry FROM resource_versions v JOIN ledger_outbox o ON o.seq = v.seq WHERE v.id IN ({id_list})",
+    ).splitlines()
+    assert len(rows) == expected
+    indices = [int(r.split("|", 1)[0]) for r in rows]
+    assert len(set(indices)) == expected, "two versions share a leaf"
+    leaves = al.sql(
+        stack["LEDGER_DATABASE_URL"],
+        f"SELECT idx, convert_from(data, 'UTF8') FROM leaves WHERE idx IN ({','.join(map(str, indices))})",
+    ).splitlines()
+    by_index = dict(line.split("|", 1) for line in leaves)
+    for r in rows:
+        index, entry = r.split("|", 1)
+        assert by_index.get(index) == entry, f"leaf {index} is not the version's entry"
+    entries = [r.split("|", 1)[1].replace("'", "''") for r in rows]
+    copies = al.sql(
+        stack["LEDGER_DATABASE_URL"],
+        "SELECT count(*) FROM leaves WHERE data IN (" + ",".join(f"convert_to('{e}', 'UTF8')" for e in entries) + ")",
+    )
+    assert int(copies) == expected, f"{copies} leaves for {expected} entries: some entry was appended twice"
+
+
+def test_concurrent_burst_each_version_gets_exactly_one_entry(records, actors, rec_doctor, stack):
+    patient = actors.patient(gp=rec_doctor)
+    tok = rec_doctor.token
+
+    def write(i: int) -> str:
+        body = records.must_create("DiagnosticReport", rl.report_body(patient.fhir_user, value=f"burst-{i}"), tok)
+        records.must_update("DiagnosticReport", dict(body, status="final"), tok, if_match=1)
+        return body["id"]
+
+    with ThreadPoolExecutor(16) as pool:
+        ids = list(pool.map(write, range(60)))
+    deadline = time.monotonic() + al.VERIFY_WAIT
+    while _anchored(stack, ids) != (120, 120):
+        assert time.monotonic() < deadline, f"anchored after {al.VERIFY_WAIT}s: {_anchored(stack, ids)} of 120"
+        time.sleep(0.1)
+    _each_in_ledger_once(stack, ids, 120)
+    for rid in ids[:5]:
+        assert al.params(al.verify(records, tok, "DiagnosticReport", rid).json())["result"] == ["verified"]
+
+
+def test_ledger_down_writes_succeed_and_are_anchored_after_restart(records, actors, rec_doctor, stack):
+    """1,000 writes while the ledger is stopped all answer 201; once it is back, all are
+    anchored within seconds, none twice."""
+    patient = actors.patient(gp=rec_doctor)
+    tok = rec_doctor.token
+    al.stack_service(stack, "stop", "ledger")
+    try:
+        lock = threading.Lock()
+        statuses: dict[int, int] = {}
+        ids: list[str] = []
+
+        def write(i: int) -> None:
+            r = records.create("DiagnosticReport", rl.report_body(patient.fhir_user, value=f"offline-{i}"), tok)
+            with lock:
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                if r.status_code == 201:
+                    ids.append(r.json()["id"])
+
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(write, range(1000)))
+        assert statuses == {201: 1000}, statuses
+        p = al.params(al.verify(records, tok, "DiagnosticReport", ids[0]).json())
+        assert p["result"] == ["pending"] and "leafIndex" not in p and p["commitmentMatchesStored"] == [True], p
+        assert _anchored(stack, ids) == (1000, 0)
+    finally:
+        al.stack_service(stack, "start", "ledger")
+    back = time.monotonic()
+    while _anchored(stack, ids) != (1000, 1000):
+        assert time.monotonic() - back < 15, f"anchored 15 s after the ledger came back: {_anchored(stack, ids)} of 1000"
+        time.sleep(0.1)
+    took = time.monotonic() - back
+    print(f"1000 pending versions anchored {took:.2f}s after the ledger was ready")
+    _each_in_ledger_once(stack, ids, 1000)
+
+
+def _tampered_verdict(records, token: str, rtype: str, rid: str, vid: int) -> dict[str, list]:
+    r = al.verify(records, token, rtype, rid, vid)
+    assert r.status_code == 200, describe(r)
+    p = al.params(r.json())
+    assert p["result"] == ["mismatch"], p
+    assert p.get("issue"), p
+    return p
+
+
+def test_tampering_with_stored_versions_is_reported(records, actors, rec_doctor, stack):
+    patient = actors.patient(gp=rec_doctor)
+    tok = rec_doctor.token
+    report = records.must_create("DiagnosticReport", rl.report_body(patient.fhir_user), tok)
+    rid = report["id"]
+    records.must_update("DiagnosticReport", dict(report, status="final"), tok, if_match=1)
+    for vid in (1, 2):
+        al.wait_verified(records, tok, "DiagnosticReport", rid, vid)
+    db = stack["RECORDS_DATABASE_URL"]
+
+    def at(alias: str = "") -> str:
+        return f"{alias}type = 'DiagnosticReport' AND {alias}id = '{rid}'"
+
+    where = at()
+
+    # A changed body byte: AES-GCM refuses it.
+    al.tamper(db, f"UPDATE resource_versions SET body = set_byte(body, 40, get_byte(body, 40) # 1) WHERE {where} AND version = 1")
+    try:
+        p = _tampered_verdict(records, tok, "DiagnosticReport", rid, 1)
+        assert any("authentication" in i for i in p["issue"]), p["issue"]
+    finally:
+        al.tamper(db, f"UPDATE resource_versions SET body = set_byte(body, 40, get_byte(body, 40) # 1) WHERE {where} AND version = 1")
+    al.wait_verified(records, tok, "DiagnosticReport", rid, 1)
+
+    # A changed stored commitment.
+    al.tamper(db, f"UPDATE resource_versions SET commitment = sha256(commitment) WHERE {where} AND version = 2")
+    try:
+        p = _tampered_verdict(records, tok, "DiagnosticReport", rid, 2)
+        assert p["commitmentMatchesStored"] == [False] and p["commitmentMatchesLedger"] == [True], p
+    finally:
+        al.tamper(db, f"""UPDATE resource_versions v SET commitment = decode(o.entry::json->>'commitment', 'base64')
+                          FROM ledger_outbox o WHERE o.seq = v.seq AND {at("v.")} AND v.version = 2""")  # fmt: skip
+    al.wait_verified(records, tok, "DiagnosticReport", rid, 2)
+
+    # A search column that no longer says what the body says.
+    al.tamper(db, f"UPDATE resources SET status = 'cancelled' WHERE {where}")
+    try:
+        p = _tampered_verdict(records, tok, "DiagnosticReport", rid, 2)
+        assert p["searchColumnsMatch"] == [False] and p["commitmentMatchesLedger"] == [True], p
+    finally:
+        al.tamper(db, f"UPDATE resources SET status = 'final' WHERE {where}")
+    al.tamper(db, f"UPDATE search_index SET code = 'preliminary' WHERE {where} AND param = 'status'")
+    try:
+        p = _tampered_verdict(records, tok, "DiagnosticReport", rid, 2)
+        assert p["searchColumnsMatch"] == [False], p
+    finally:
+        al.tamper(db, f"UPDATE search_index SET code = 'final' WHERE {where} AND param = 'status'")
+    al.wait_verified(records, tok, "DiagnosticReport", rid, 2)
+
+    # Two versions' ciphertexts swapped: each is bound to its own place.
+    swap = f"""UPDATE resource_versions v SET body = w.body FROM resource_versions w
+               WHERE v.type = w.type AND v.id = w.id AND v.version + w.version = 3 AND {at("v.")}"""
+    al.tamper(db, swap)
+    try:
+        for vid in (1, 2):
+            p = _tampered_verdict(records, tok, "DiagnosticReport", rid, vid)
+            assert any("authentication" in i for i in p["issue"]), p["issue"]
+    finally:
+        al.tamper(db, swap)
+    for vid in (1, 2):
+        al.wait_verified(records, tok, "DiagnosticReport", rid, vid)
