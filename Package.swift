@@ -226,5 +226,11 @@ let package = Package(
             path: "Tests/LedgerTests",
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["CLI", "MedLedgerCore", "TestSupport"],
+            path: "Tests/CLITests",
+            swiftSettings: swiftSettings
+        ),
     ]
 )

@@ -27,6 +27,7 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
     router.addRoutes(ProofsController(publisher: publisher, tiles: tiles, queries: queries).endpoints)
     router.addRoutes(TilesController(tiles: tiles, queries: queries).endpoints)
     router.addRoutes(EntriesController(sequencer: sequencer, publisher: publisher, tiles: tiles, config: config, verifier: verifier).endpoints)
+    router.addRoutes(CheckController(check: TreeCheck(postgres: postgres, verifier: config.signer.verifier), verifier: verifier).endpoints)
 
     var app = Application(
         router: router,

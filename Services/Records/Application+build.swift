@@ -15,16 +15,18 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
     let readiness = Readiness()
     let verifier = TokenVerifier(jwksURL: config.common.jwksURL, issuer: config.common.issuer, audience: config.common.audience, logger: logger)
     let keys = DataKeyStore(postgres: postgres, keys: config.keys)
-    let anchoring = config.common.serviceCredentials.map { credentials in
-        let tokens = ServiceTokenClient(identityURL: config.common.identityURL, credentials: credentials, logger: logger)
+    let ledger = config.common.serviceCredentials.map { credentials in
+        ServiceClient(tokens: ServiceTokenClient(identityURL: config.common.identityURL, credentials: credentials, logger: logger))
+    }
+    let anchoring = ledger.map { client in
         let delivery = LedgerAnchoring(
-            postgres: postgres, client: ServiceClient(tokens: tokens), entriesURL: config.ledgerEntriesURL, verifier: config.ledgerVerifier,
+            postgres: postgres, client: client, entriesURL: config.ledgerEntriesURL, verifier: config.ledgerVerifier,
             batchLimit: config.anchorBatchLimit, logger: logger)
         return OutboxWorker(name: "ledger outbox", logger: logger) { try await delivery.deliverBatch() }
     }
     let deps = RecordsDependencies(
         postgres: postgres, keys: keys, store: ResourceStore(postgres: postgres, keys: keys), audit: AuditLog(postgres: postgres, logger: logger),
-        config: config, anchoring: anchoring)
+        config: config, ledger: ledger, anchoring: anchoring)
 
     let router = Router(context: ServiceRequestContext.self)
     router.addServiceMiddleware(fhirBase: "/fhir")
@@ -32,9 +34,12 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
     let fhir = router.group("fhir")
     fhir.addRoutes(MetadataController(base: config.fhirBase, issuer: config.common.issuer).endpoints)
     fhir.add(middleware: BearerAuthMiddleware(verifier: verifier))
+    fhir.addRoutes(ProvenanceController(deps: deps).endpoints)
     fhir.addRoutes(SearchController(deps: deps).endpoints)
     fhir.addRoutes(ResourceController(deps: deps).endpoints)
     fhir.addRoutes(VerifyController(deps: deps).endpoints)
+    fhir.addRoutes(VerifyAllController(deps: deps).endpoints)
+    fhir.addRoutes(EraseController(deps: deps).endpoints)
     FHIRMethodGuard.register(on: fhir)
 
     var app = Application(

@@ -9,6 +9,8 @@ struct RecordsDependencies: Sendable {
     let store: ResourceStore
     let audit: AuditLog
     let config: RecordsConfig
+    /// Calls to the ledger with records' own token; nil without credentials (development).
+    let ledger: ServiceClient?
     /// Sends the ledger outbox; nil when records has no credentials for the ledger (development).
     let anchoring: OutboxWorker?
 

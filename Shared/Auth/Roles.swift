@@ -18,7 +18,7 @@ public enum Role: String, CaseIterable, Sendable, Codable {
     public var userScopes: [String] {
         switch self {
         case .admin:
-            ["user/Practitioner.cruds", "user/AuditEvent.rs", Scope.manageUsers, Scope.manageClients, Scope.verifyAll]
+            ["user/Practitioner.cruds", "user/AuditEvent.rs", Scope.manageUsers, Scope.manageClients, Scope.verifyAll, Scope.erase]
         case .receptionist:
             ["user/Patient.cruds", "user/Practitioner.rs", Scope.manageUsers]
         case .technologist:
@@ -47,6 +47,8 @@ public enum Scope {
     public static let manageUsers = "medledger/users.manage"
     public static let manageClients = "medledger/clients.manage"
     public static let verifyAll = "medledger/verify-all"
+    /// Crypto-shredding: destroying a patient's data key.
+    public static let erase = "medledger/erase"
     public static let breakGlass = "medledger/break-glass"
     /// The only scope of an account that must first replace its one-time password.
     public static let changePassword = "medledger/password.change"

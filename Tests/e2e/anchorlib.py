@@ -110,6 +110,17 @@ def tamper(database_url: str, statement: str) -> None:
 # -- one service of the stack
 
 
+def second_process(stack: dict[str, str], name: str, port: int, log_path: Path) -> subprocess.Popen:
+    """Another process of a stack service, on `port`, with exactly the settings the stack started
+    it with (deploy/local/stack saves them in pids/NAME.env): the same database and peers."""
+    saved = (Path(stack["STACK_DIR"]) / "pids" / f"{name}.env").read_bytes().split(b"\0")
+    bin_dir, variables = saved[0].decode(), [v.decode() for v in saved[1:] if v]
+    env = dict(v.split("=", 1) for v in variables)
+    env["HTTP_PORT"] = str(port)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([f"{bin_dir}/medledger-{name}"], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
 def stack_service(stack: dict[str, str], action: str, name: str) -> None:
     script = repo_root() / "deploy/local/stack"
     p = subprocess.run(

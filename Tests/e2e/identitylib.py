@@ -36,7 +36,7 @@ SERVICE_SCOPES = frozenset({"medledger/ledger.append", "medledger/audit.write", 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     "admin": frozenset(
         "user/Practitioner.cruds user/AuditEvent.rs medledger/users.manage medledger/clients.manage "
-        "medledger/verify-all".split()
+        "medledger/verify-all medledger/erase".split()
     ),
     "receptionist": frozenset("user/Patient.cruds user/Practitioner.rs medledger/users.manage".split()),
     "technologist": frozenset("user/Patient.rs user/Practitioner.rs user/DiagnosticReport.crus user/Binary.cr".split()),

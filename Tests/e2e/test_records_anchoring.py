@@ -20,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import anchorlib as al
 import recordslib as rl
-from e2e_support import run_tlogcheck
+import requests
+from e2e_support import run_tlogcheck, safe_free_port
 from recordslib import assert_outcome, describe
 
 
@@ -182,6 +183,45 @@ def test_concurrent_burst_each_version_gets_exactly_one_entry(records, actors, r
         assert al.params(al.verify(records, tok, "DiagnosticReport", rid).json())["result"] == ["verified"]
 
 
+def test_two_records_processes_share_the_outbox(records, actors, rec_doctor, stack, tmp_path):
+    """A second records process on the same database: writes through both, each process's
+    worker claims outbox rows (SKIP LOCKED); every version is anchored exactly once."""
+    port = safe_free_port()
+    proc = al.second_process(stack, "records", port, tmp_path / "records-2.log")
+    try:
+        second = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(second + "/health/ready", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert proc.poll() is None, (tmp_path / "records-2.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the second records process is not ready after 60 s"
+            time.sleep(0.2)
+        patient = actors.patient(gp=rec_doctor)
+        headers = {"Authorization": f"Bearer {rec_doctor.token}", "Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+        bases = [records.base, second + "/fhir"]
+
+        def write(i: int) -> str:
+            body = json.dumps(rl.report_body(patient.fhir_user, value=f"two-{i}"))
+            r = requests.post(f"{bases[i % 2]}/DiagnosticReport", data=body, headers=headers, timeout=30)
+            assert r.status_code == 201, describe(r)
+            return r.json()["id"]
+
+        with ThreadPoolExecutor(16) as pool:
+            ids = list(pool.map(write, range(300)))
+        deadline = time.monotonic() + al.VERIFY_WAIT
+        while _anchored(stack, ids) != (300, 300):
+            assert time.monotonic() < deadline, f"anchored after {al.VERIFY_WAIT}s: {_anchored(stack, ids)} of 300"
+            time.sleep(0.1)
+        _each_in_ledger_once(stack, ids, 300)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def test_ledger_down_writes_succeed_and_are_anchored_after_restart(records, actors, rec_doctor, stack):
     """1,000 writes while the ledger is stopped all answer 201; once it is back, all are
     anchored within seconds, none twice."""
@@ -287,3 +327,137 @@ def test_tampering_with_stored_versions_is_reported(records, actors, rec_doctor,
         al.tamper(db, swap)
     for vid in (1, 2):
         al.wait_verified(records, tok, "DiagnosticReport", rid, vid)
+
+
+ANCHOR_EXT = "https://medledger.dev/fhir/StructureDefinition/ledger-anchor"
+
+
+def _anchor(provenance: dict) -> dict:
+    ext = next(e for e in provenance["extension"] if e["url"] == ANCHOR_EXT)
+    return {p["url"]: next(v for k, v in p.items() if k.startswith("value")) for p in ext["extension"]}
+
+
+def test_each_version_has_a_provenance_with_its_anchor(records, actors, rec_doctor, stack):
+    patient = actors.patient(gp=rec_doctor)
+    stranger = actors.patient()
+    doc = rec_doctor.token
+    report = records.must_create("DiagnosticReport", rl.report_body(patient.fhir_user), doc)
+    rid = report["id"]
+    records.must_update("DiagnosticReport", dict(report, status="final"), doc, if_match=1)
+    verified = {vid: al.wait_verified(records, doc, "DiagnosticReport", rid, vid) for vid in (1, 2)}
+
+    bundle = rl.assert_bundle(records.search("Provenance", {"target": f"DiagnosticReport/{rid}"}, doc))
+    found = [e["resource"] for e in bundle["entry"]]
+    assert [p["target"][0]["reference"] for p in found] == [f"DiagnosticReport/{rid}/_history/{v}" for v in (2, 1)]
+    for prov in found:
+        vid = int(prov["target"][0]["reference"].rsplit("/", 1)[1])
+        anchor = _anchor(prov)
+        assert anchor["status"] == "anchored" and anchor["leafIndex"] == verified[vid]["leafIndex"][0], anchor
+        assert anchor["commitment"] == verified[vid]["commitment"][0]
+        assert anchor["logOrigin"] == stack["LEDGER_ORIGIN"]
+        assert prov["agent"][0]["who"] == {"reference": rec_doctor.fhir_user}
+        assert prov["activity"]["coding"][0]["code"] == ("CREATE" if vid == 1 else "UPDATE")
+        served = records.vread("DiagnosticReport", rid, vid, doc).json()
+        assert prov["recorded"] == served["meta"]["lastUpdated"]
+        # Read by id gives the same resource.
+        again = records.read("Provenance", prov["id"], doc)
+        assert again.status_code == 200 and again.json() == prov, describe(again)
+
+    one = rl.assert_bundle(records.search("Provenance", {"target": f"DiagnosticReport/{rid}/_history/1"}, doc))
+    assert [e["resource"]["target"][0]["reference"] for e in one["entry"]] == [f"DiagnosticReport/{rid}/_history/1"]
+    # The patient sees the final version's Provenance (released), not the preliminary one's.
+    mine = rl.assert_bundle(records.search("Provenance", {"target": f"DiagnosticReport/{rid}"}, patient.token))
+    assert [e["resource"]["target"][0]["reference"] for e in mine["entry"]] == [f"DiagnosticReport/{rid}/_history/2"]
+    assert records.search("Provenance", {"target": f"DiagnosticReport/{rid}"}, stranger.token).json().get("entry") is None
+    assert_outcome(records.read("Provenance", found[0]["id"], stranger.token), 404)
+    assert_outcome(records.search("Provenance", {"target": f"DiagnosticReport/{rid}"}, actors.receptionist().token), 403)
+    assert_outcome(records.search("Provenance", {"subject": "x"}, doc), 400)
+    assert_outcome(records.create("Provenance", {"resourceType": "Provenance"}, doc), 405)
+    # Paging by the patient: two per page, newest first, every version of theirs once.
+    pages = records.pages(rl.assert_bundle(records.search("Provenance", {"patient": patient.fhir_user, "_count": 1}, doc)), doc)
+    refs = [e["resource"]["target"][0]["reference"] for page in pages for e in page.get("entry", [])]
+    assert f"DiagnosticReport/{rid}/_history/1" in refs and f"DiagnosticReport/{rid}/_history/2" in refs
+    assert len(refs) == len(set(refs))
+
+
+def _verify_all(records, admin_token: str) -> dict[str, list]:
+    started = time.monotonic()
+    r = records.request("POST", "/$verify-all", admin_token, timeout=600)
+    assert r.status_code == 200, describe(r)
+    p = al.params(r.json())
+    print(f"$verify-all: {p['versionsChecked'][0]} versions, {p['leavesScanned'][0]} leaves in {time.monotonic() - started:.1f}s")
+    return p
+
+
+def test_verify_all_finds_a_deleted_version_and_an_edited_leaf(records, actors, rec_doctor, rec_admin, stack):
+    patient = actors.patient(gp=rec_doctor)
+    doc = rec_doctor.token
+    report = records.must_create("DiagnosticReport", rl.report_body(patient.fhir_user), doc)
+    rid = report["id"]
+    records.must_update("DiagnosticReport", dict(report, status="final"), doc, if_match=1)
+    leaf = al.wait_verified(records, doc, "DiagnosticReport", rid, 1)["leafIndex"][0]
+    al.wait_verified(records, doc, "DiagnosticReport", rid, 2)
+
+    clean = _verify_all(records, rec_admin.token)
+    assert clean["result"] == ["ok"] and clean["findingsTotal"] == [0], clean.get("finding")
+    assert clean["ledgerCheck"] == ["ok"] and clean["versionsChecked"][0] >= 2 and clean["leavesScanned"][0] > leaf
+    assert_outcome(records.request("POST", "/$verify-all", doc), 403)
+    assert_outcome(records.request("POST", "/$verify-all", None), 401)
+
+    records_db, ledger_db = stack["RECORDS_DATABASE_URL"], stack["LEDGER_DATABASE_URL"]
+    version = f"type = 'DiagnosticReport' AND id = '{rid}' AND version = 1"
+    al.tamper(records_db, f"""
+        CREATE TABLE zz_saved_version AS SELECT * FROM resource_versions WHERE {version};
+        CREATE TABLE zz_saved_outbox AS SELECT o.* FROM ledger_outbox o JOIN zz_saved_version v ON v.seq = o.seq;
+        DELETE FROM ledger_outbox WHERE seq IN (SELECT seq FROM zz_saved_version);
+        DELETE FROM resource_versions WHERE {version};""")  # fmt: skip
+    original = al.sql(ledger_db, f"SELECT encode(data, 'hex') FROM leaves WHERE idx = {leaf - 1}")
+    al.tamper(ledger_db, f"UPDATE leaves SET data = data || '\\x20'::bytea WHERE idx = {leaf - 1}")
+    try:
+        found = _verify_all(records, rec_admin.token)
+        findings = found.get("finding", [])
+        assert found["result"] == ["findings"] and found["ledgerCheck"] == ["findings"], findings
+        assert any(f.startswith(f"ledger leaf {leaf} ") for f in findings), findings
+        assert any(f.startswith("ledger:") and str(leaf - 1) in f for f in findings), findings
+    finally:
+        al.tamper(ledger_db, f"UPDATE leaves SET data = decode('{original}', 'hex') WHERE idx = {leaf - 1}")
+        al.tamper(records_db, """
+            INSERT INTO resource_versions SELECT * FROM zz_saved_version;
+            INSERT INTO ledger_outbox SELECT * FROM zz_saved_outbox;
+            DROP TABLE zz_saved_outbox, zz_saved_version;""")  # fmt: skip
+    assert _verify_all(records, rec_admin.token)["result"] == ["ok"]
+
+
+def test_erasing_a_patient_keeps_the_ledger_and_every_other_proof(records, actors, rec_doctor, rec_admin, stack):
+    """Crypto-shredding: the patient's versions answer 410 (read, vread, $verify), leave every
+    search, and their plaintext search values are gone; the ledger and everyone else's proofs
+    stay valid."""
+    erased, kept = actors.patient(gp=rec_doctor), actors.patient(gp=rec_doctor)
+    doc, desk = rec_doctor.token, actors.receptionist().token
+    gone = records.must_create("DiagnosticReport", rl.report_body(erased.fhir_user, status="final"), doc)
+    binary = _raw_binary(records, doc, b"%PDF-1.4 erase me", erased.fhir_user)
+    other = records.must_create("DiagnosticReport", rl.report_body(kept.fhir_user, status="final"), doc)
+    for rtype, rid in (("DiagnosticReport", gone["id"]), ("Binary", binary), ("DiagnosticReport", other["id"])):
+        al.wait_verified(records, doc, rtype, rid)
+    family = erased.resource["name"][0]["family"]
+    assert rl.ids(records.must_search("Patient", {"family": family}, desk)) == [erased.id]
+
+    assert_outcome(records.request("POST", f"/Patient/{erased.id}/$erase", doc), 403)
+    assert_outcome(records.request("POST", f"/Patient/{uuid.uuid4()}/$erase", rec_admin.token), 404)
+    r = records.request("POST", f"/Patient/{erased.id}/$erase", rec_admin.token)
+    assert r.status_code == 200, describe(r)
+
+    assert_outcome(records.read("DiagnosticReport", gone["id"], doc), 410)
+    assert_outcome(records.vread("DiagnosticReport", gone["id"], 1, doc), 410)
+    assert_outcome(records.read("Patient", erased.id, desk), 410)
+    assert_outcome(records.read("Binary", binary, doc, accept="*/*"), 410)
+    assert_outcome(al.verify(records, doc, "DiagnosticReport", gone["id"]), 410)
+    assert rl.ids(records.must_search("Patient", {"family": family}, desk)) == []
+    assert rl.ids(records.must_search("DiagnosticReport", {"patient": erased.fhir_user}, doc)) == []
+    assert al.sql(stack["RECORDS_DATABASE_URL"], f"SELECT count(*) FROM data_keys WHERE owner = 'Patient/{erased.id}'") == "0"
+    assert al.sql(stack["RECORDS_DATABASE_URL"], f"SELECT count(*) FROM search_index WHERE id IN ('{erased.id}', '{gone['id']}') AND param <> 'general-practitioner'") == "0"
+
+    assert al.wait_verified(records, doc, "DiagnosticReport", other["id"])["commitmentMatchesLedger"] == [True]
+    sweep = _verify_all(records, rec_admin.token)
+    assert sweep["result"] == ["ok"] and sweep["ledgerCheck"] == ["ok"], sweep.get("finding")
+    assert sweep["versionsErased"][0] >= 3

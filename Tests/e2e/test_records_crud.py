@@ -56,7 +56,11 @@ def test_metadata_is_a_capability_statement_without_a_token(records):
     services = [c.get("code") for s in (rest.get("security") or {}).get("service") or [] for c in s.get("coding") or []]
     assert "SMART-on-FHIR" in services, f"rest.security.service: {rest.get('security')}"
     by_type = {res["type"]: res for res in rest["resource"]}
-    assert set(by_type) == set(rl.TYPES), sorted(by_type)
+    # Provenance is derived (one per stored version): read and search only, by target or patient.
+    assert set(by_type) == set(rl.TYPES) | {"Provenance"}, sorted(by_type)
+    provenance = by_type["Provenance"]
+    assert {i["code"] for i in provenance.get("interaction") or []} == {"read", "search-type"}, provenance
+    assert {p["name"] for p in provenance.get("searchParam") or []} == {"target", "patient"}, provenance
     expected = {"Patient": PATIENT_PARAMS, "Practitioner": PRACTITIONER_PARAMS, "DiagnosticReport": DR_PARAMS, "Binary": set()}
     for rtype, params in expected.items():
         res = by_type[rtype]
@@ -71,6 +75,7 @@ def test_metadata_is_a_capability_statement_without_a_token(records):
             assert "search-type" in inter, (rtype, inter)
         names = {p["name"] for p in res.get("searchParam") or []}
         assert names - COMMON_PARAMS == params, f"{rtype} searchParam {sorted(names)} != {sorted(params)}"
+        assert [o["name"] for o in res.get("operation") or []] == ["verify"], (rtype, res.get("operation"))
 
 
 def test_smart_configuration_is_identitys(records, identity):

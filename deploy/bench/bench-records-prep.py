@@ -18,6 +18,10 @@
     python bench-records-prep.py count --records URL
         prints how many DiagnosticReports the caller of $BENCH_AUTH ("Bearer …", the doctor: every
         bench patient is theirs) sees (_summary=count)
+    python bench-records-prep.py ledger-wait --identity URL --ledger URL [--n N]
+        the baseline of the anchoring latency: N (default 40) single-entry POST /entries?wait=checkpoint
+        to the ledger, one after another, with the stack's script client ($SERVICE_CLIENT_ID and
+        $SERVICE_CLIENT_SECRET); prints {"n","p50_ms","p99_ms","max_ms"}
     python bench-records-prep.py search-check --records URL --patient ID
         one search as the phase makes it (patient=ID&_count=20); must be a searchset with 1–20
         entries, all of that patient, and a total; prints {"total","entries","bytes"}
@@ -250,6 +254,30 @@ def cmd_search_check(args):
     print(json.dumps({"total": total, "entries": len(entries), "bytes": size}))
 
 
+def cmd_ledger_wait(args):
+    import base64
+    import time
+    identity, ledger = local_url(args.identity), local_url(args.ledger)
+    basic = base64.b64encode(f"{env('SERVICE_CLIENT_ID')}:{env('SERVICE_CLIENT_SECRET')}".encode()).decode()
+    status, _, answer = call("POST", identity + "/auth/token", b"grant_type=client_credentials",
+                             {"Authorization": "Basic " + basic, "Content-Type": "application/x-www-form-urlencoded"})
+    if status != 200:
+        die("client_credentials failed: " + describe("POST", identity + "/auth/token", status, answer))
+    headers = bearer(json.loads(answer)["access_token"], "application/json")
+    run = secrets.token_hex(8)
+    took = []
+    for i in range(args.n):
+        body = json.dumps({"entries": [{"idempotencyKey": f"bench-wait-{run}-{i}", "entry": {"bench": run, "i": i}}]}).encode()
+        started = time.monotonic()
+        status, _, answer = call("POST", ledger + "/entries?wait=checkpoint", body, headers)
+        took.append((time.monotonic() - started) * 1000)
+        if status != 200:
+            die("POST /entries?wait=checkpoint: " + describe("POST", ledger + "/entries", status, answer))
+    took.sort()
+    pick = lambda q: took[min(len(took) - 1, int(q * len(took)))]
+    print(json.dumps({"n": len(took), "p50_ms": round(pick(0.5), 3), "p99_ms": round(pick(0.99), 3), "max_ms": round(took[-1], 3)}))
+
+
 def main():
     ap = argparse.ArgumentParser(description="set-up steps for deploy/bench/records")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -265,11 +293,16 @@ def main():
     p.add_argument("--as", dest="role", choices=("technologist", "doctor"), required=True)
     p = sub.add_parser("count")
     p.add_argument("--records", required=True)
+    p = sub.add_parser("ledger-wait")
+    p.add_argument("--identity", required=True)
+    p.add_argument("--ledger", required=True)
+    p.add_argument("--n", type=int, default=40)
     p = sub.add_parser("search-check")
     p.add_argument("--records", required=True)
     p.add_argument("--patient", required=True)
     args = ap.parse_args()
-    {"setup": cmd_setup, "token": cmd_token, "count": cmd_count, "search-check": cmd_search_check}[args.cmd](args)
+    {"setup": cmd_setup, "token": cmd_token, "count": cmd_count, "ledger-wait": cmd_ledger_wait,
+     "search-check": cmd_search_check}[args.cmd](args)
 
 
 if __name__ == "__main__":

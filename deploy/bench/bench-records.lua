@@ -4,7 +4,7 @@
 -- (the first one's status is reported), so a broken run cannot report a fast number.
 --
 -- Env:
---   BENCH_MODE           create | read | search
+--   BENCH_MODE           create | read | verify | search
 --   BENCH_AUTH           Authorization header value ("Bearer …")
 --   BENCH_THREADS        the -t of this run: thread i uses only its own slice of the lists below
 --   create: POST /fhir/DiagnosticReport, status preliminary, a valid report (~1 KB) per request
@@ -125,6 +125,12 @@ function init(args)
       for _, id in ipairs(slice(lines(env("BENCH_IDS_FILE", "")), "BENCH_IDS_FILE")) do
          prepared[#prepared + 1] = wrk.format("GET", "/fhir/DiagnosticReport/" .. id, headers)
       end
+   elseif mode == "verify" then
+      expect_status = 200
+      expect_body = '"valueCode":"verified"'
+      for _, id in ipairs(slice(lines(env("BENCH_IDS_FILE", "")), "BENCH_IDS_FILE")) do
+         prepared[#prepared + 1] = wrk.format("GET", "/fhir/DiagnosticReport/" .. id .. "/_history/1/$verify", headers)
+      end
    elseif mode == "search" then
       expect_status = 200
       expect_body = '"searchset"'
@@ -132,7 +138,7 @@ function init(args)
          prepared[#prepared + 1] = wrk.format("GET", "/fhir/DiagnosticReport?patient=" .. id .. "&_count=20", headers)
       end
    else
-      error("BENCH_MODE must be create, read or search")
+      error("BENCH_MODE must be create, read, verify or search")
    end
    if #prepared > 0 then
       nreq = #prepared

@@ -42,8 +42,13 @@ struct Caller: Sendable {
 
     /// 403 unless some scope grants `interaction` on `type`.
     func require(_ interaction: Interaction, on type: ResourceType) throws(Problem) {
-        guard scopes.contains(where: { $0.grants(interaction, on: type) }) else {
-            throw Problem.forbidden("your scopes do not allow \(interaction.verb) on \(type.rawValue)")
+        try require(interaction, onResource: type.rawValue)
+    }
+
+    /// The same for a resource type by name (Provenance, which records derives rather than stores).
+    func require(_ interaction: Interaction, onResource name: String) throws(Problem) {
+        guard scopes.contains(where: { $0.grants(interaction, onResource: name) }) else {
+            throw Problem.forbidden("your scopes do not allow \(interaction.verb) on \(name)")
         }
     }
 
@@ -68,7 +73,11 @@ struct SMARTScope: Sendable {
     }
 
     func grants(_ interaction: Interaction, on type: ResourceType) -> Bool {
-        (resource == "*" || resource == type.rawValue) && permissions.contains(interaction.rawValue)
+        grants(interaction, onResource: type.rawValue)
+    }
+
+    func grants(_ interaction: Interaction, onResource name: String) -> Bool {
+        (resource == "*" || resource == name) && permissions.contains(interaction.rawValue)
     }
 }
 

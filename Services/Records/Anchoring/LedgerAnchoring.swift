@@ -43,10 +43,11 @@ struct LedgerAnchoring: Sendable {
             ])
             let answer = try await client.post(entriesURL, json: body, timeout: .seconds(30), logger: logger)
             let anchors = try anchors(answer, for: pending)
+            // clock_timestamp: when the anchor is stored, not when this transaction began (before the call).
             try await connection.query(
                 """
                 WITH c AS (INSERT INTO ledger_checkpoints (size, note) VALUES (\(anchors.size), \(anchors.note)) ON CONFLICT (size) DO NOTHING)
-                UPDATE ledger_outbox o SET leaf_index = a.idx, checkpoint_size = \(anchors.size), proof = a.proof, anchored_at = now()
+                UPDATE ledger_outbox o SET leaf_index = a.idx, checkpoint_size = \(anchors.size), proof = a.proof, anchored_at = clock_timestamp()
                 FROM unnest(\(pending.map(\.seq))::bigint[], \(anchors.indices)::bigint[], \(anchors.proofs.map { ByteBuffer(bytes: $0) })::bytea[])
                     AS a(seq, idx, proof)
                 WHERE o.seq = a.seq

@@ -25,7 +25,8 @@ struct RecordsAuditEvent: Sendable {
 
     var kind: Kind
     var caller: Caller
-    var type: ResourceType
+    /// The resource type concerned (`Provenance` too, which records derives rather than stores).
+    var type: String
     /// `Type/id/_history/n` (or `Type/id`) when one resource is concerned.
     var entity: String?
     var patient: String?
@@ -76,7 +77,7 @@ struct RecordsAuditEvent: Sendable {
                 .object([
                     ("type", coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "2", "System Object")),
                     ("role", coding("http://terminology.hl7.org/CodeSystem/object-role", "24", "Query")),
-                    ("description", .string(type.rawValue)),
+                    ("description", .string(type)),
                     ("query", .string(Array(query.utf8).base64String)),
                 ]))
         }

@@ -16,9 +16,11 @@ final class DataKeyStore: Sendable {
     let postgres: PostgresClient
     let keys: KeyEncryptionKeys
     /// Unwrapped keys, so that a read costs no unwrap; bounded, because it holds secrets and
-    /// there may be millions of patients.
-    private let cache = Mutex<[String: SymmetricKey]>([:])
+    /// there may be millions of patients. Entries expire, so that a key another records process
+    /// destroyed stops working here too within `cacheLifetime`.
+    private let cache = Mutex<[String: (key: SymmetricKey, loaded: ContinuousClock.Instant)]>([:])
     private static let cacheLimit = 50_000
+    static let cacheLifetime = Duration.seconds(30)
 
     init(postgres: PostgresClient, keys: KeyEncryptionKeys) {
         self.postgres = postgres
@@ -28,7 +30,7 @@ final class DataKeyStore: Sendable {
     /// The owner's key, made on first use, in the transaction of the write that needs it: it
     /// commits or rolls back with the data sealed under it, and takes no second connection.
     func key(for owner: String, on connection: PostgresConnection, logger: Logger) async throws -> SymmetricKey {
-        if let key = cache.withLock({ $0[owner] }) { return key }
+        if let key = cached(owner) { return key }
         if let key = try await load(owner, on: connection, cache: true, logger: logger) { return key }
         let fresh = SymmetricKey(size: .bits256)
         let wrapped = try Self.wrap(fresh, owner: owner, kekID: keys.activeID, kek: keys.active)
@@ -47,8 +49,29 @@ final class DataKeyStore: Sendable {
     /// The owner's key if it exists (nil: never made, or destroyed); on `connection` inside a
     /// transaction, else on a connection of the pool.
     func existingKey(for owner: String, on connection: PostgresConnection? = nil, logger: Logger) async throws -> SymmetricKey? {
-        if let key = cache.withLock({ $0[owner] }) { return key }
+        if let key = cached(owner) { return key }
         return try await load(owner, on: connection, cache: true, logger: logger)
+    }
+
+    private func cached(_ owner: String) -> SymmetricKey? {
+        cache.withLock { cache in
+            guard let entry = cache[owner] else { return nil }
+            guard ContinuousClock.now - entry.loaded < Self.cacheLifetime else {
+                cache[owner] = nil
+                return nil
+            }
+            return entry.key
+        }
+    }
+
+    /// Crypto-shredding: deletes the owner's key inside the caller's transaction; once that
+    /// committed, `forget` drops it here (other processes' caches expire within `cacheLifetime`).
+    func destroy(_ owner: String, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        try await !connection.query("DELETE FROM data_keys WHERE owner = \(owner) RETURNING owner", logger: logger).collect().isEmpty
+    }
+
+    func forget(_ owner: String) {
+        cache.withLock { _ = $0.removeValue(forKey: owner) }
     }
 
     private func load(_ owner: String, on connection: PostgresConnection?, cache shouldCache: Bool, logger: Logger) async throws -> SymmetricKey? {
@@ -68,7 +91,7 @@ final class DataKeyStore: Sendable {
             guard shouldCache else { return key }
             cache.withLock { cache in
                 if cache.count >= Self.cacheLimit { cache.removeAll(keepingCapacity: true) }
-                cache[owner] = key
+                cache[owner] = (key, ContinuousClock.now)
             }
             return key
         }

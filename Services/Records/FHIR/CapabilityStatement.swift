@@ -19,8 +19,9 @@ enum CapabilityStatement {
                 ("searchParam", .array(SearchParameter.all(for: type).map(searchParam))),
             ]
             if type == .diagnosticReport { members.append(("searchInclude", .array([.string("DiagnosticReport:patient")]))) }
+            members.append(("operation", .array([.object([("name", .string("verify")), ("definition", .string(verifyOperation))])])))
             return .object(members)
-        }
+        } + [provenance]
         let security: JSONValue = .object([
             ("extension", .array([
                 .object([
@@ -58,6 +59,25 @@ enum CapabilityStatement {
             ])),
         ])
     }
+
+    /// `$verify` is MedLedger's own operation; its canonical URL names it (no OperationDefinition is served).
+    static let verifyOperation = "https://medledger.dev/fhir/OperationDefinition/verify"
+
+    /// Provenance: derived by records, one per version, read and searched only.
+    private static let provenance: JSONValue = .object([
+        ("type", .string("Provenance")),
+        ("interaction", .array([.object([("code", .string("read"))]), .object([("code", .string("search-type"))])])),
+        ("versioning", .string("no-version")),
+        ("readHistory", .bool(false)),
+        ("updateCreate", .bool(false)),
+        (
+            "searchParam",
+            .array([
+                .object([("name", .string("target")), ("type", .string("reference"))]),
+                .object([("name", .string("patient")), ("type", .string("reference"))]),
+            ])
+        ),
+    ])
 
     private static func searchParam(_ parameter: SearchParameter) -> JSONValue {
         let type: String

@@ -105,6 +105,23 @@ enum FHIRHTTP {
         }
     }
 
+    /// A search's parameters: the query string, plus the form body of a `POST _search`.
+    static func searchFields(_ request: Request, form: String?) throws(Problem) -> [(name: String, value: String)] {
+        do {
+            var fields = try FormBody(parsing: Substring(request.uri.query ?? "")).fields
+            if let form { fields += try FormBody(parsing: Substring(form)).fields }
+            return fields
+        } catch {
+            throw Problem.badRequest("the search parameters are not a valid query: \(error.description)")
+        }
+    }
+
+    /// The form body of a `POST _search` (415 unless form-encoded).
+    static func searchForm(_ request: Request, limit: Int) async throws -> String {
+        guard request.hasFormBody else { throw Problem(.unsupportedMediaType, "POST _search takes application/x-www-form-urlencoded") }
+        return String(buffer: try await request.body.collect(upTo: limit))
+    }
+
     static func resourceResponse(_ body: [UInt8], stored: StoredVersion, base: String) -> Response {
         Response(status: .ok, headers: versionHeaders(stored, base: base, location: false), body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }

@@ -25,7 +25,7 @@ struct FHIRInteraction {
     var rule: AccessRule { AccessRule.rule(for: caller, on: type) }
 
     func event(_ kind: RecordsAuditEvent.Kind, entity: String? = nil, patient: String? = nil, query: String? = nil) -> RecordsAuditEvent {
-        RecordsAuditEvent(kind: kind, caller: caller, type: type, entity: entity, patient: patient, query: query)
+        RecordsAuditEvent(kind: kind, caller: caller, type: type.rawValue, entity: entity, patient: patient, query: query)
     }
 
     /// Runs `body`; a refusal (403, 404, 410, 412) is audited too, as a minor failure, so that

@@ -13,9 +13,7 @@ struct SearchController {
         let routes = RouteCollection(context: ServiceRequestContext.self)
         routes.get("{type}") { request, context in try await search(request, context: context, form: nil) }
         routes.post("{type}/_search") { request, context in
-            guard request.hasFormBody else { throw Problem(.unsupportedMediaType, "POST _search takes application/x-www-form-urlencoded") }
-            let buffer = try await request.body.collect(upTo: deps.config.resourceMaxBytes)
-            return try await search(request, context: context, form: String(buffer: buffer))
+            try await search(request, context: context, form: try await FHIRHTTP.searchForm(request, limit: deps.config.resourceMaxBytes))
         }
         routes.get("{type}/_history") { request, context in try await history(request, context: context, id: nil) }
         routes.get("{type}/{id}/_history") { request, context in try await history(request, context: context, id: try context.parameters.require("id")) }
@@ -26,13 +24,7 @@ struct SearchController {
         let interaction = try FHIRInteraction(deps: deps, context: context, type: try context.parameters.require("type"))
         try FHIRHTTP.requireJSON(request)
         try interaction.caller.require(.search, on: interaction.type)
-        var fields: [(name: String, value: String)]
-        do {
-            fields = try FormBody(parsing: Substring(request.uri.query ?? "")).fields
-            if let form { fields += try FormBody(parsing: Substring(form)).fields }
-        } catch {
-            throw Problem.badRequest("the search parameters are not a valid query: \(error.description)")
-        }
+        let fields = try FHIRHTTP.searchFields(request, form: form)
         let search = try SearchRequest(type: interaction.type, fields: fields, strict: FHIRHTTP.strictHandling(request))
         let query = search.applied.map { "\($0.name)=\($0.value)" }.joined(separator: "&")
         let patientRule = AccessRule.rule(for: interaction.caller, on: .patient)

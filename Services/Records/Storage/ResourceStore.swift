@@ -25,22 +25,6 @@ struct WrittenVersion: Sendable {
     var body: [UInt8]?
 }
 
-/// A `resource_versions` row about to be inserted.
-private struct VersionRow {
-    var type: ResourceType
-    var id: String
-    var version: Int
-    var lastUpdated: Int64
-    var deleted: Bool
-    var patient: String?
-    var status: String?
-    var author: String?
-    var writtenBy: String
-    var keyOwner: String
-    var sealedBody: [UInt8]?
-    var anchor: VersionAnchor
-}
-
 /// Writes of resource versions: each in one transaction with its search values and its audit
 /// event. Versions are only ever added; `resources` points at the current one.
 struct ResourceStore: Sendable {
@@ -63,11 +47,10 @@ struct ResourceStore: Sendable {
         let lastUpdated = Micros.of(now)
         let facts = draft.facts
         let type = draft.type.rawValue
-        let seq = try await insertVersion(
-            VersionRow(
-                type: draft.type, id: draft.id, version: version, lastUpdated: lastUpdated, deleted: false, patient: facts.patient, status: facts.status,
-                author: author, writtenBy: draft.writtenBy, keyOwner: draft.keyOwner, sealedBody: sealed, anchor: anchor),
-            on: connection, logger: logger)
+        var stored = StoredVersion(
+            type: draft.type, id: draft.id, version: version, lastUpdated: lastUpdated, deleted: false, patient: facts.patient, status: facts.status,
+            author: author, keyOwner: draft.keyOwner, sealedBody: sealed, seq: 0)
+        stored.seq = try await insertVersion(stored, writtenBy: draft.writtenBy, anchor: anchor, on: connection, logger: logger)
         if version == 1 {
             try await connection.query(
                 """
@@ -92,9 +75,6 @@ struct ResourceStore: Sendable {
         event.entity = "\(type)/\(draft.id)/_history/\(version)"
         event.patient = facts.patient.flatMap { draft.type == .practitioner ? nil : $0 }
         try await AuditLog.record(event, on: connection, logger: logger)
-        let stored = StoredVersion(
-            type: draft.type, id: draft.id, version: version, lastUpdated: lastUpdated, deleted: false, patient: facts.patient, status: facts.status,
-            author: author, keyOwner: draft.keyOwner, sealedBody: sealed, seq: seq)
         return WrittenVersion(stored: stored, body: body)
     }
 
@@ -113,11 +93,12 @@ struct ResourceStore: Sendable {
         let anchor = try VersionAnchor(
             versionReference: reference, salt: salt, commitment: LedgerEntry.commitment(salt: salt, canonical: VersionAnchor.deletionBytes),
             time: FHIRDate.instantText(now), key: key)
-        let seq = try await insertVersion(
-            VersionRow(
-                type: current.type, id: current.id, version: version, lastUpdated: lastUpdated, deleted: true, patient: current.patient,
-                status: current.status, author: current.author, writtenBy: writtenBy, keyOwner: current.keyOwner, sealedBody: nil, anchor: anchor),
-            on: connection, logger: logger)
+        var deleted = current
+        deleted.version = version
+        deleted.lastUpdated = lastUpdated
+        deleted.deleted = true
+        deleted.sealedBody = nil
+        deleted.seq = try await insertVersion(deleted, writtenBy: writtenBy, anchor: anchor, on: connection, logger: logger)
         try await connection.query(
             "UPDATE resources SET version = \(version), last_updated = \(lastUpdated), deleted = true WHERE type = \(type) AND id = \(current.id)",
             logger: logger)
@@ -126,28 +107,24 @@ struct ResourceStore: Sendable {
         event.entity = "\(type)/\(current.id)/_history/\(version)"
         event.patient = current.type == .practitioner ? nil : current.patient
         try await AuditLog.record(event, on: connection, logger: logger)
-        var deleted = current
-        deleted.version = version
-        deleted.lastUpdated = lastUpdated
-        deleted.deleted = true
-        deleted.sealedBody = nil
-        deleted.seq = seq
         return deleted
     }
 
     /// The version row and its ledger outbox row, in one statement.
-    private func insertVersion(_ row: VersionRow, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
-        let entry = String(decoding: row.anchor.entry.canonical, as: UTF8.self)
+    private func insertVersion(_ row: StoredVersion, writtenBy: String, anchor: VersionAnchor, on connection: PostgresConnection, logger: Logger)
+        async throws -> Int64
+    {
+        let entry = String(decoding: anchor.entry.canonical, as: UTF8.self)
         return try await connection.query(
             """
             WITH v AS (
                 INSERT INTO resource_versions (type, id, version, last_updated, deleted, patient, status, author, key_owner, body,
                     commitment, ref, sealed_salt, written_by)
                 VALUES (\(row.type.rawValue), \(row.id), \(row.version), \(row.lastUpdated), \(row.deleted), \(row.patient), \(row.status),
-                    \(row.author), \(row.keyOwner), \(row.sealedBody.map { ByteBuffer(bytes: $0) }), \(ByteBuffer(bytes: row.anchor.entry.commitment)),
-                    \(ByteBuffer(bytes: row.anchor.entry.ref)), \(ByteBuffer(bytes: row.anchor.sealedSalt)), \(row.writtenBy))
+                    \(row.author), \(row.keyOwner), \(row.sealedBody.map { ByteBuffer(bytes: $0) }), \(ByteBuffer(bytes: anchor.entry.commitment)),
+                    \(ByteBuffer(bytes: anchor.entry.ref)), \(ByteBuffer(bytes: anchor.sealedSalt)), \(writtenBy))
                 RETURNING seq)
-            INSERT INTO ledger_outbox (seq, idempotency_key, entry) SELECT seq, \(row.anchor.idempotencyKey), \(entry) FROM v
+            INSERT INTO ledger_outbox (seq, idempotency_key, entry) SELECT seq, \(anchor.idempotencyKey), \(entry) FROM v
             RETURNING seq
             """,
             logger: logger
