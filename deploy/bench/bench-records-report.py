@@ -145,7 +145,8 @@ if check:
         pass
 p("")
 p("CPU used per phase, in cores of this machine; `other` is the rest of the machine's busy time: identity, the")
-p("idle ledger, other processes and kernel network processing (softirq), which no process is charged for:")
+p("ledger (anchoring the creates), other processes and kernel network processing (softirq), which no process is")
+p("charged for:")
 p("")
 phases = [("baseline_insert", "baseline ¹ (pgbench)"), ("baseline_read", "baseline ² (pgbench)"),
           ("baseline_search", "baseline ³ (pgbench)"), ("baseline_search1", "baseline ⁴ (pgbench)"),
