@@ -18,6 +18,8 @@ struct Caller: Sendable {
     var fhirUser: String?
     var subject: String
     var scopes: [SMARTScope]
+    /// Every scope of the token, SMART or not (`medledger/…`).
+    var grantedScopes: Set<String> = []
     /// An in-house EHR client that needs no patient consent.
     var trusted: Bool
     var address: String
@@ -53,6 +55,20 @@ struct Caller: Sendable {
     }
 
     var isClient: Bool { role.isClientRole }
+}
+
+extension Caller {
+    /// The caller of a request under BearerAuthMiddleware (401 without a token).
+    init(context: ServiceRequestContext) throws(Problem) {
+        guard let token = context.token else { throw Problem.unauthorized("a bearer token is required") }
+        try self.init(token: token, address: context.clientAddress)
+        grantedScopes = Set(token.scopes)
+    }
+
+    /// 403 unless the caller is an admin whose token carries `scope` (records' system operations).
+    func requireAdmin(_ scope: String, for operation: String) throws(Problem) {
+        guard role == .admin, grantedScopes.contains(scope) else { throw Problem.forbidden("\(operation) is for admins (scope \(scope))") }
+    }
 }
 
 /// `patient/DiagnosticReport.rs`, `user/Patient.cruds`, `system/*.rs` (SMART v2 grammar).

@@ -28,14 +28,21 @@ struct RecordsAuditEvent: Sendable {
     /// The resource type concerned (`Provenance` too, which records derives rather than stores).
     var type: String
     /// `Type/id/_history/n` (or `Type/id`) when one resource is concerned.
-    var entity: String?
-    var patient: String?
+    var entity: String? = nil
+    var patient: String? = nil
     /// The query string of a search.
-    var query: String?
+    var query: String? = nil
+    /// The extended operation's name (`verify`, `verify-all`, `erase`) when `kind` is `.operation`.
+    var operation: String? = nil
     /// HTTP status when it failed (outcome 4, minor failure).
     var failure: Int? = nil
     /// A tamper alarm (outcome 8, serious failure): what `$verify` found wrong.
     var alarm: String? = nil
+
+    /// The operation by its canonical name (as the CapabilityStatement lists `$verify`).
+    private var operationCoding: [JSONValue] {
+        operation.map { [coding("https://medledger.dev/fhir/OperationDefinition", $0, "$" + $0)] } ?? []
+    }
 
     static let dicom = "http://dicom.nema.org/resources/ontology/DCM"
 
@@ -43,7 +50,7 @@ struct RecordsAuditEvent: Sendable {
         var members: [(key: String, value: JSONValue)] = [
             ("resourceType", .string("AuditEvent")),
             ("type", coding("http://terminology.hl7.org/CodeSystem/audit-event-type", "rest", "RESTful Operation")),
-            ("subtype", .array([coding("http://hl7.org/fhir/restful-interaction", kind.rawValue, kind.rawValue)])),
+            ("subtype", .array([coding("http://hl7.org/fhir/restful-interaction", kind.rawValue, kind.rawValue)] + operationCoding)),
             ("action", .string(kind.action)),
             ("recorded", .string(FHIRDate.instantText(recorded))),
             ("outcome", .string(alarm != nil ? "8" : failure == nil ? "0" : "4")),

@@ -66,8 +66,8 @@ final class DataKeyStore: Sendable {
 
     /// Crypto-shredding: deletes the owner's key inside the caller's transaction; once that
     /// committed, `forget` drops it here (other processes' caches expire within `cacheLifetime`).
-    func destroy(_ owner: String, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        try await !connection.query("DELETE FROM data_keys WHERE owner = \(owner) RETURNING owner", logger: logger).collect().isEmpty
+    func destroy(_ owner: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("DELETE FROM data_keys WHERE owner = \(owner)", logger: logger)
     }
 
     func forget(_ owner: String) {

@@ -26,12 +26,9 @@ struct EraseController {
     }
 
     func erase(_ request: Request, context: ServiceRequestContext) async throws -> Response {
-        guard let token = context.token else { throw Problem.unauthorized("a bearer token is required") }
-        let caller = try Caller(token: token, address: context.clientAddress)
+        let caller = try Caller(context: context)
         try FHIRHTTP.requireJSON(request)
-        guard caller.role == .admin, token.scopes.contains(Scope.erase) else {
-            throw Problem.forbidden("$erase is for admins (scope \(Scope.erase))")
-        }
+        try caller.requireAdmin(Scope.erase, for: "$erase")
         let id = try context.parameters.require("id")
         let owner = "Patient/\(id)"
         let logger = context.logger
@@ -40,7 +37,7 @@ struct EraseController {
                 "SELECT 1 FROM resources WHERE type = 'Patient' AND id = \(id) FOR UPDATE", logger: logger
             ).collect()
             guard !found.isEmpty else { throw Problem.notFound("\(owner) is not known") }
-            _ = try await deps.keys.destroy(owner, on: connection, logger: logger)
+            try await deps.keys.destroy(owner, on: connection, logger: logger)
             // The patient's compartment: their Patient and everything whose `patient` is them.
             let rows = try await connection.query(
                 """
@@ -57,8 +54,7 @@ struct EraseController {
                 """,
                 logger: logger
             ).collect()
-            var event = RecordsAuditEvent(kind: .operation, caller: caller, type: "Patient", entity: owner, patient: id)
-            event.query = "$erase"
+            let event = RecordsAuditEvent(kind: .operation, caller: caller, type: "Patient", entity: owner, patient: id, operation: "erase")
             try await AuditLog.record(event, on: connection, logger: logger)
             return try rows.first?.decode(Int.self) ?? 0
         }

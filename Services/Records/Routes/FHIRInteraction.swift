@@ -12,20 +12,21 @@ struct FHIRInteraction {
     let logger: Logger
 
     init(deps: RecordsDependencies, context: ServiceRequestContext, type: String) throws(Problem) {
-        guard let token = context.token else { throw Problem.unauthorized("a bearer token is required") }
+        self.caller = try Caller(context: context)
         guard let type = ResourceType(path: type) else {
             throw Problem.notFound("records serves Patient, Practitioner, DiagnosticReport and Binary; \(type) is not one of them")
         }
         self.deps = deps
-        self.caller = try Caller(token: token, address: context.clientAddress)
         self.type = type
         self.logger = context.logger
     }
 
     var rule: AccessRule { AccessRule.rule(for: caller, on: type) }
 
-    func event(_ kind: RecordsAuditEvent.Kind, entity: String? = nil, patient: String? = nil, query: String? = nil) -> RecordsAuditEvent {
-        RecordsAuditEvent(kind: kind, caller: caller, type: type.rawValue, entity: entity, patient: patient, query: query)
+    func event(_ kind: RecordsAuditEvent.Kind, entity: String? = nil, patient: String? = nil, query: String? = nil, operation: String? = nil)
+        -> RecordsAuditEvent
+    {
+        RecordsAuditEvent(kind: kind, caller: caller, type: type.rawValue, entity: entity, patient: patient, query: query, operation: operation)
     }
 
     /// Runs `body`; a refusal (403, 404, 410, 412) is audited too, as a minor failure, so that

@@ -24,13 +24,8 @@ struct ProvenanceController {
         return routes
     }
 
-    private func caller(_ context: ServiceRequestContext) throws(Problem) -> Caller {
-        guard let token = context.token else { throw Problem.unauthorized("a bearer token is required") }
-        return try Caller(token: token, address: context.clientAddress)
-    }
-
     func read(_ request: Request, context: ServiceRequestContext) async throws -> Response {
-        let caller = try caller(context)
+        let caller = try Caller(context: context)
         try FHIRHTTP.requireJSON(request)
         try caller.require(.read, onResource: Self.type)
         let id = try context.parameters.require("id")
@@ -53,7 +48,7 @@ struct ProvenanceController {
     }
 
     func search(_ request: Request, context: ServiceRequestContext, form: String?) async throws -> Response {
-        let caller = try caller(context)
+        let caller = try Caller(context: context)
         try FHIRHTTP.requireJSON(request)
         try caller.require(.search, onResource: Self.type)
         let fields = try FHIRHTTP.searchFields(request, form: form)

@@ -154,6 +154,10 @@ struct ResourceController {
                 interaction.type, id: id, rule: interaction.rule, lock: true, on: connection, logger: interaction.logger)
         else { throw Problem.notFound("\(interaction.type.rawValue)/\(id) is not known (update cannot create resources here)") }
         if current.deleted { throw Problem(.gone, "\(interaction.type.rawValue)/\(id) was deleted") }
+        // Erased (crypto-shredding): writing would make the patient a new data key and bring them back.
+        guard try await interaction.deps.keys.existingKey(for: current.keyOwner, on: connection, logger: interaction.logger) != nil else {
+            throw Problem(.gone, "\(interaction.type.rawValue)/\(id) was erased (its data key was destroyed)")
+        }
         if let expected, expected != current.version {
             throw Problem(.preconditionFailed, "If-Match names version \(expected) but the current version is \(current.version)")
         }

@@ -15,14 +15,11 @@ struct VerifyAllController {
     }
 
     func verifyAll(_ request: Request, context: ServiceRequestContext) async throws -> Response {
-        guard let token = context.token else { throw Problem.unauthorized("a bearer token is required") }
-        let caller = try Caller(token: token, address: context.clientAddress)
+        let caller = try Caller(context: context)
         try FHIRHTTP.requireJSON(request)
-        guard caller.role == .admin, token.scopes.contains(Scope.verifyAll) else {
-            throw Problem.forbidden("$verify-all is for admins (scope \(Scope.verifyAll))")
-        }
+        try caller.requireAdmin(Scope.verifyAll, for: "$verify-all")
         let report = try await VerifyAllSweep(deps: deps, logger: context.logger).run()
-        var event = RecordsAuditEvent(kind: .operation, caller: caller, type: "Parameters", query: "$verify-all")
+        var event = RecordsAuditEvent(kind: .operation, caller: caller, type: "Parameters", operation: "verify-all")
         if report.findingsTotal > 0 {
             event.alarm = "tamper alarm: $verify-all found \(report.findingsTotal): " + report.findings.prefix(20).joined(separator: "; ")
             context.logger.error("$verify-all found inconsistencies", metadata: ["findings": "\(report.findingsTotal)"])

@@ -28,7 +28,7 @@ struct VerifyController {
         try FHIRHTTP.requireJSON(request)
         try interaction.caller.require(.read, on: interaction.type)
         let target = "\(interaction.type.rawValue)/\(id)" + (version.map { "/_history/\($0)" } ?? "")
-        return try await interaction.auditingFailures(interaction.event(.operation, entity: target)) {
+        return try await interaction.auditingFailures(interaction.event(.operation, entity: target, operation: "verify")) {
             let stored = try await deps.postgres.withConnection { connection in
                 if let version {
                     try await ResourceReads.version(interaction.type, id: id, version: version, rule: interaction.rule, on: connection, logger: interaction.logger)
@@ -38,7 +38,7 @@ struct VerifyController {
             }
             guard let stored else { throw Problem.notFound("\(target) is not known") }
             let report = try await VersionVerifier(deps: deps, logger: interaction.logger).verify(stored)
-            var event = interaction.event(.operation, entity: stored.versionReference, patient: stored.patient)
+            var event = interaction.event(.operation, entity: stored.versionReference, patient: stored.patient, operation: "verify")
             if report.verdict == .mismatch {
                 let alarm = "tamper alarm: " + report.findings.joined(separator: "; ")
                 interaction.logger.error("a stored version failed $verify", metadata: ["version": "\(stored.versionReference)", "findings": "\(report.findings)"])
