@@ -47,7 +47,7 @@ struct WriteRules {
     /// registered patient for technologists and trusted systems, assigned ones for doctors.
     /// Unknown and forbidden patients get the same answer, so it reveals nothing.
     func writablePatient(_ reference: JSONValue?, expression: String, on connection: PostgresConnection) async throws -> String {
-        guard let id = FHIRReference.localID(of: reference, type: .patient, base: deps.base) else {
+        guard let id = FHIRReference.localID(of: reference, type: ResourceType.patient.rawValue, base: deps.base) else {
             throw invalid(expression, "\(expression.split(separator: ".").last ?? "") must reference a Patient of this server (Patient/{id})")
         }
         let allowed: Bool
@@ -67,7 +67,7 @@ struct WriteRules {
         for (index, reference) in (resource["generalPractitioner"]?.arrayValue ?? []).enumerated() {
             // Records holds Practitioners only; a doctor's assignment must name one that exists.
             guard reference["reference"] != nil else { continue }
-            guard let id = FHIRReference.localID(of: reference, type: .practitioner, base: deps.base),
+            guard let id = FHIRReference.localID(of: reference, type: ResourceType.practitioner.rawValue, base: deps.base),
                 try await ResourceReads.exists(.practitioner, id: id, on: connection, logger: logger)
             else {
                 throw invalid("Patient.generalPractitioner[\(index)]", "generalPractitioner must reference a Practitioner stored here")

@@ -53,7 +53,7 @@ enum SearchIndexer {
             }
             rows += identifiers(resource["identifier"])
         case .diagnosticReport:
-            facts.patient = FHIRReference.localID(of: resource["subject"], type: .patient, base: base)
+            facts.patient = FHIRReference.localID(of: resource["subject"], type: ResourceType.patient.rawValue, base: base)
             facts.status = resource["status"]?.stringValue
             if let status = facts.status { rows.append(IndexRow(param: "status", system: diagnosticReportStatusSystem, code: status)) }
             rows += codings("code", resource["code"])
@@ -76,7 +76,7 @@ enum SearchIndexer {
                 facts.sortIssued = Micros.of(range.low)
             }
         case .binary:
-            facts.patient = FHIRReference.localID(of: resource["securityContext"], type: .patient, base: base)
+            facts.patient = FHIRReference.localID(of: resource["securityContext"], type: ResourceType.patient.rawValue, base: base)
         }
         facts.rows = rows
         return facts

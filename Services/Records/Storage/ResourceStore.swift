@@ -37,7 +37,7 @@ struct ResourceStore: Sendable {
         logger: Logger
     ) async throws -> WrittenVersion {
         let now = ResourceStamp.now()
-        let stamped = ResourceStamp.stamp(draft.resource, type: draft.type, id: draft.id, version: version, lastUpdated: now)
+        let stamped = ResourceStamp.stamp(draft.resource, type: draft.type.rawValue, id: draft.id, version: version, lastUpdated: now)
         let body = stamped.serialized()
         let reference = ResourceCipher.versionContext(draft.type, draft.id, version)
         let sealed = try ResourceCipher.seal(body, key: key, context: reference)

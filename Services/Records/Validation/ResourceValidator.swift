@@ -1,11 +1,5 @@
 import MedLedgerCore
 
-/// One problem in a resource: `expression` is FHIRPath-like (`Patient.name[0].given[1]`), for OperationOutcome.issue.expression.
-struct ValidationIssue: Sendable, Equatable {
-    var expression: String
-    var message: String
-}
-
 /// Structural FHIR R4 validation of the types records serves: JSON rules, known elements' types and
 /// shapes, required elements, required value sets and reference shapes. Unknown elements are kept,
 /// not flagged; whether referenced resources exist is the service's business, not this one's.
@@ -13,22 +7,8 @@ enum ResourceValidator {
     /// Structural R4 checks for the records types. Returns every problem found (empty = valid).
     /// `resource` is the parsed body; it is already known to be a JSON object.
     static func validate(_ resource: JSONValue, as type: ResourceType) -> [ValidationIssue] {
-        let root = type.rawValue
-        guard case .object(let members) = resource else {
-            return [ValidationIssue(expression: root, message: "a resource must be a JSON object, not \(resource.describedType)")]
-        }
         var checker = ValidationChecker()
-        checker.checkJSONShape(resource, at: root, name: root)
-        let node = ObjectNode(members: members, path: root)
-        switch node["resourceType"] {
-        case nil:
-            checker.report(root + ".resourceType", "resourceType is required")
-        case .string(let name)? where name == root:
-            break
-        case let other?:
-            if !other.isBlank { checker.report(root + ".resourceType", "resourceType must be \(root)") }
-        }
-        checker.check(rules(for: type), in: node)
+        guard let node = checker.checkResource(resource, as: type.rawValue, rules: rules(for: type)) else { return checker.issues }
         switch type {
         case .patient:
             checkChoice(node, "deceased", variants: ["deceasedBoolean", "deceasedDateTime"], checker: &checker)
@@ -62,12 +42,9 @@ enum ResourceValidator {
     ]
     static let genders = ["male", "female", "other", "unknown"]
 
-    /// Resource's elements (Binary is a Resource, the others DomainResources with `text`).
-    private static let resourceElements: [ElementRule] = [.one("id", .id), .one("meta", .meta), .one("implicitRules", .uri), .one("language", .code)]
-    private static let domainResourceElements: [ElementRule] = resourceElements + [.one("text", .narrative)]
 
     private static let patient: [ElementRule] =
-        domainResourceElements + [
+        DataTypeRules.domainResource + [
             .many("identifier", .identifier), .one("active", .boolean), .many("name", .humanName), .many("telecom", .contactPoint),
             .one("gender", .codeIn(genders)), .one("birthDate", .date), .one("deceasedBoolean", .boolean), .one("deceasedDateTime", .dateTime),
             .many("address", .address), .many("generalPractitioner", .reference(targets: ["Practitioner", "Organization", "PractitionerRole"])),
@@ -75,25 +52,27 @@ enum ResourceValidator {
         ]
 
     private static let practitioner: [ElementRule] =
-        domainResourceElements + [
+        DataTypeRules.domainResource + [
             .many("identifier", .identifier), .one("active", .boolean), .many("name", .humanName), .many("telecom", .contactPoint),
             .many("address", .address), .one("gender", .codeIn(genders)), .one("birthDate", .date),
         ]
 
     private static let diagnosticReport: [ElementRule] =
-        domainResourceElements + [
+        DataTypeRules.domainResource + [
             .many("identifier", .identifier), .many("basedOn", .reference(targets: nil)),
             .one("status", .codeIn(diagnosticReportStatuses), required: true), .many("category", .codeableConcept),
             .one("code", .codeableConcept, required: true), .one("subject", .reference(targets: ["Patient"])),
             .one("encounter", .reference(targets: nil)), .one("effectiveDateTime", .dateTime), .one("effectivePeriod", .period),
             .one("issued", .instant), .many("performer", .reference(targets: nil)), .many("resultsInterpreter", .reference(targets: nil)),
             .many("specimen", .reference(targets: nil)), .many("result", .reference(targets: nil)), .many("imagingStudy", .reference(targets: nil)),
-            .many("media", .media), .one("conclusion", .string), .many("conclusionCode", .codeableConcept),
+            .many("media", .backbone("media element", media)), .one("conclusion", .string), .many("conclusionCode", .codeableConcept),
             .many("presentedForm", .attachment),
         ]
 
+    private static let media: [ElementRule] = [.one("comment", .string), .one("link", .reference(targets: nil), required: true)]
+
     private static let binary: [ElementRule] =
-        resourceElements + [
+        DataTypeRules.resource + [
             .one("contentType", .mimeType, required: true), .one("securityContext", .reference(targets: ["Patient"])),
             .one("data", .base64Binary),
         ]

@@ -1,8 +1,18 @@
 import Foundation
-import MedLedgerCore
+
+/// One problem in a resource: `expression` is FHIRPath-like (`Patient.name[0].given[1]`), for OperationOutcome.issue.expression.
+package struct ValidationIssue: Sendable, Equatable {
+    package var expression: String
+    package var message: String
+
+    package init(expression: String, message: String) {
+        self.expression = expression
+        self.message = message
+    }
+}
 
 /// The FHIR R4 datatypes records checks. Elements of other types are unknown to it and kept as sent.
-enum DataType: Sendable {
+package enum DataType: Sendable {
     case string, code, uri, id, boolean, positiveInt, unsignedInt, base64Binary, date, dateTime, instant
     /// A code bound to a required value set.
     case codeIn([String])
@@ -16,10 +26,10 @@ enum DataType: Sendable {
     case coding, codeableConcept, identifier, humanName, period, contactPoint, address, narrative, meta, attachment
     /// A Reference; with `targets`, its `reference` must be a relative `Type/id` of one of those types.
     case reference(targets: [String]?)
-    /// DiagnosticReport.media, a backbone element.
-    case media
+    /// A backbone element (DiagnosticReport.media, Consent.provision): its own elements, and its label for messages.
+    case backbone(String, [ElementRule])
 
-    var label: String {
+    package var label: String {
         switch self {
         case .string: "string"
         case .code, .codeIn, .mimeType: "code"
@@ -44,91 +54,121 @@ enum DataType: Sendable {
         case .meta: "Meta"
         case .attachment: "Attachment"
         case .reference: "Reference"
-        case .media: "media element"
+        case .backbone(let label, _): label
         }
     }
 }
 
 /// One known element of a resource or datatype.
-struct ElementRule: Sendable {
-    var name: String
-    var type: DataType
-    var repeats: Bool
-    var required: Bool
+package struct ElementRule: Sendable {
+    package var name: String
+    package var type: DataType
+    package var repeats: Bool
+    package var required: Bool
 
-    static func one(_ name: String, _ type: DataType, required: Bool = false) -> ElementRule {
+    package static func one(_ name: String, _ type: DataType, required: Bool = false) -> ElementRule {
         ElementRule(name: name, type: type, repeats: false, required: required)
     }
 
-    static func many(_ name: String, _ type: DataType) -> ElementRule {
+    package static func many(_ name: String, _ type: DataType) -> ElementRule {
         ElementRule(name: name, type: type, repeats: true, required: false)
     }
 }
 
 /// The elements of the complex datatypes (R4 datatypes.html, metadatatypes.html, narrative.html).
-enum DataTypeRules {
-    static let identifierUses = ["usual", "official", "temp", "secondary", "old"]
-    static let nameUses = ["usual", "official", "temp", "nickname", "anonymous", "old", "maiden"]
-    static let contactPointSystems = ["phone", "fax", "email", "pager", "url", "sms", "other"]
-    static let contactPointUses = ["home", "work", "temp", "old", "mobile"]
-    static let addressUses = ["home", "work", "temp", "old", "billing"]
-    static let addressTypes = ["postal", "physical", "both"]
-    static let narrativeStatuses = ["generated", "extensions", "additional", "empty"]
+package enum DataTypeRules {
+    /// Resource's elements (Binary is a Resource, most others DomainResources with `text`).
+    package static let resource: [ElementRule] = [.one("id", .id), .one("meta", .meta), .one("implicitRules", .uri), .one("language", .code)]
+    package static let domainResource: [ElementRule] = resource + [.one("text", .narrative)]
+    package static let identifierUses = ["usual", "official", "temp", "secondary", "old"]
+    package static let nameUses = ["usual", "official", "temp", "nickname", "anonymous", "old", "maiden"]
+    package static let contactPointSystems = ["phone", "fax", "email", "pager", "url", "sms", "other"]
+    package static let contactPointUses = ["home", "work", "temp", "old", "mobile"]
+    package static let addressUses = ["home", "work", "temp", "old", "billing"]
+    package static let addressTypes = ["postal", "physical", "both"]
+    package static let narrativeStatuses = ["generated", "extensions", "additional", "empty"]
 
-    static let coding: [ElementRule] = [
+    package static let coding: [ElementRule] = [
         .one("system", .uri), .one("version", .string), .one("code", .code), .one("display", .string), .one("userSelected", .boolean),
     ]
-    static let codeableConcept: [ElementRule] = [.many("coding", .coding), .one("text", .string)]
-    static let identifier: [ElementRule] = [
+    package static let codeableConcept: [ElementRule] = [.many("coding", .coding), .one("text", .string)]
+    package static let identifier: [ElementRule] = [
         .one("use", .codeIn(identifierUses)), .one("type", .codeableConcept), .one("system", .uri), .one("value", .string),
         .one("period", .period), .one("assigner", .reference(targets: nil)),
     ]
-    static let humanName: [ElementRule] = [
+    package static let humanName: [ElementRule] = [
         .one("use", .codeIn(nameUses)), .one("text", .string), .one("family", .string), .many("given", .string), .many("prefix", .string),
         .many("suffix", .string), .one("period", .period),
     ]
-    static let period: [ElementRule] = [.one("start", .dateTime), .one("end", .dateTime)]
+    package static let period: [ElementRule] = [.one("start", .dateTime), .one("end", .dateTime)]
     /// Without `reference`, whose shape depends on the allowed targets.
-    static let reference: [ElementRule] = [.one("type", .uri), .one("identifier", .identifier), .one("display", .string)]
-    static let attachment: [ElementRule] = [
+    package static let reference: [ElementRule] = [.one("type", .uri), .one("identifier", .identifier), .one("display", .string)]
+    package static let attachment: [ElementRule] = [
         .one("contentType", .mimeType), .one("language", .code), .one("data", .base64Binary), .one("url", .uri), .one("size", .unsignedInt),
         .one("hash", .sha1Hash), .one("title", .string), .one("creation", .dateTime),
     ]
-    static let contactPoint: [ElementRule] = [
+    package static let contactPoint: [ElementRule] = [
         .one("system", .codeIn(contactPointSystems)), .one("value", .string), .one("use", .codeIn(contactPointUses)), .one("rank", .positiveInt),
         .one("period", .period),
     ]
-    static let address: [ElementRule] = [
+    package static let address: [ElementRule] = [
         .one("use", .codeIn(addressUses)), .one("type", .codeIn(addressTypes)), .one("text", .string), .many("line", .string),
         .one("city", .string), .one("district", .string), .one("state", .string), .one("postalCode", .string), .one("country", .string),
         .one("period", .period),
     ]
-    static let narrative: [ElementRule] = [.one("status", .codeIn(narrativeStatuses), required: true), .one("div", .xhtml, required: true)]
-    static let meta: [ElementRule] = [
+    package static let narrative: [ElementRule] = [.one("status", .codeIn(narrativeStatuses), required: true), .one("div", .xhtml, required: true)]
+    package static let meta: [ElementRule] = [
         .one("versionId", .id), .one("lastUpdated", .instant), .one("source", .uri), .many("profile", .uri), .many("security", .coding),
         .many("tag", .coding),
     ]
-    static let media: [ElementRule] = [.one("comment", .string), .one("link", .reference(targets: nil), required: true)]
 }
 
 /// A JSON object under check and its FHIRPath-like expression.
-struct ObjectNode {
-    var members: [(key: String, value: JSONValue)]
-    var path: String
+package struct ObjectNode {
+    package var members: [(key: String, value: JSONValue)]
+    package var path: String
 
-    subscript(name: String) -> JSONValue? { members.first { $0.key == name }?.value }
+    package init(members: [(key: String, value: JSONValue)], path: String) {
+        self.members = members
+        self.path = path
+    }
+
+    package subscript(name: String) -> JSONValue? { members.first { $0.key == name }?.value }
 }
 
 /// Collects validation issues while walking a resource.
-struct ValidationChecker {
-    private(set) var issues: [ValidationIssue] = []
+package struct ValidationChecker {
+    package private(set) var issues: [ValidationIssue] = []
 
-    mutating func report(_ expression: String, _ message: String) {
+    package init() {}
+
+    package mutating func report(_ expression: String, _ message: String) {
         issues.append(ValidationIssue(expression: expression, message: message))
     }
 
+    /// The JSON rules, `resourceType` and the known elements of a whole resource of type `root`.
+    /// Returns the resource's node for further checks (nil when it is not an object).
+    package mutating func checkResource(_ resource: JSONValue, as root: String, rules: [ElementRule]) -> ObjectNode? {
+        guard case .object(let members) = resource else {
+            report(root, "a resource must be a JSON object, not \(resource.describedType)")
+            return nil
+        }
+        checkJSONShape(resource, at: root, name: root)
+        let node = ObjectNode(members: members, path: root)
+        switch node["resourceType"] {
+        case nil:
+            report(root + ".resourceType", "resourceType is required")
+        case .string(let name)? where name == root:
+            break
+        case let other?:
+            if !other.isBlank { report(root + ".resourceType", "resourceType must be \(root)") }
+        }
+        check(rules, in: node)
+        return node
+    }
+
     /// Checks the known elements of an object; others are left alone.
-    mutating func check(_ rules: [ElementRule], in node: ObjectNode) {
+    package mutating func check(_ rules: [ElementRule], in node: ObjectNode) {
         for rule in rules {
             let path = node.path + "." + rule.name
             guard let value = node[rule.name] else {
@@ -150,7 +190,7 @@ struct ValidationChecker {
     }
 
     /// Checks one value of an element (an array item for repeating elements).
-    mutating func check(_ value: JSONValue, at path: String, name: String, as type: DataType) {
+    package mutating func check(_ value: JSONValue, at path: String, name: String, as type: DataType) {
         // null, [], {} and "" were reported by the JSON shape pass; one issue per element is enough.
         guard !value.isBlank else { return }
         switch type {
@@ -235,7 +275,10 @@ struct ValidationChecker {
             check(DataTypeRules.contactPoint, in: node)
             // cpt-2: a value needs its system.
             if node["value"] != nil, node["system"] == nil { report(path + ".system", "system is required when value is present") }
-        case .coding, .codeableConcept, .identifier, .humanName, .address, .narrative, .meta, .media:
+        case .backbone(_, let rules):
+            guard let node = object(value, at: path, name: name, as: type) else { return }
+            check(rules, in: node)
+        case .coding, .codeableConcept, .identifier, .humanName, .address, .narrative, .meta:
             guard let node = object(value, at: path, name: name, as: type) else { return }
             check(Self.rules(of: type), in: node)
         }
@@ -250,7 +293,6 @@ struct ValidationChecker {
         case .address: DataTypeRules.address
         case .narrative: DataTypeRules.narrative
         case .meta: DataTypeRules.meta
-        case .media: DataTypeRules.media
         default: []
         }
     }
@@ -293,7 +335,7 @@ struct ValidationChecker {
     /// FHIR's JSON rules (json.html): no nulls, no empty arrays, objects or strings, no control
     /// characters in strings. A null is allowed
     /// only as a filler in an array that has a paired `_element` array (or is one), aligning extensions.
-    mutating func checkJSONShape(_ value: JSONValue, at path: String, name: String, nullFillersAllowed: Bool = false) {
+    package mutating func checkJSONShape(_ value: JSONValue, at path: String, name: String, nullFillersAllowed: Bool = false) {
         switch value {
         case .null:
             report(path, "\(name) must not be null")
@@ -327,7 +369,7 @@ struct ValidationChecker {
 
 extension JSONValue {
     /// null, or an empty string, array or object: values FHIR JSON never allows.
-    var isBlank: Bool {
+    package var isBlank: Bool {
         switch self {
         case .null: true
         case .string(let text): text.isEmpty
@@ -338,7 +380,7 @@ extension JSONValue {
     }
 
     /// The JSON type with an article, for messages ("a number", "an array").
-    var describedType: String {
+    package var describedType: String {
         switch self {
         case .null: "null"
         case .bool: "a boolean"
@@ -351,14 +393,14 @@ extension JSONValue {
 }
 
 /// Syntax of FHIR R4 primitive values (datatypes.html regexes), checked over UTF-8 bytes.
-enum PrimitiveSyntax {
+package enum PrimitiveSyntax {
     /// `[A-Za-z0-9\-\.]{1,64}`
-    static func isID(_ text: some StringProtocol) -> Bool {
+    package static func isID(_ text: some StringProtocol) -> Bool {
         (1...64).contains(text.utf8.count) && text.utf8.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }
     }
 
     /// `[^\s]+(\s[^\s]+)*`: no leading, trailing or repeated whitespace.
-    static func isCode(_ text: String) -> Bool {
+    package static func isCode(_ text: String) -> Bool {
         var previousWasSpace = true
         for byte in text.utf8 {
             let space = isWhitespace(byte)
@@ -371,7 +413,7 @@ enum PrimitiveSyntax {
     /// An RFC 6838 `type/subtype` (restricted names: a letter or digit, then up to 126 of those
     /// and `!#$&-^_.+`), optionally followed by spaces, `;` and parameters in printable ASCII,
     /// so that it can be a `Content-Type` header as it is.
-    static func isMimeType(_ text: String) -> Bool {
+    package static func isMimeType(_ text: String) -> Bool {
         let bytes = Array(text.utf8)
         var index = 0
         func restrictedName() -> Bool {
@@ -393,12 +435,12 @@ enum PrimitiveSyntax {
     private static let mimeNameSymbols = Set("!#$&-^_.+".utf8)
 
     /// `\S*`
-    static func isURI(_ text: String) -> Bool {
+    package static func isURI(_ text: String) -> Bool {
         !text.utf8.contains(where: isWhitespace)
     }
 
     /// A JSON integer (no fraction or exponent), or nil. Out-of-range values are nil too.
-    static func integer(_ text: String) -> Int? {
+    package static func integer(_ text: String) -> Int? {
         guard !text.utf8.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }),
             !text.hasPrefix("-0")
         else { return nil }
@@ -406,7 +448,7 @@ enum PrimitiveSyntax {
     }
 
     /// The decoded length of standard padded base64 without whitespace, or nil when malformed.
-    static func base64DecodedCount(_ text: String) -> Int? {
+    package static func base64DecodedCount(_ text: String) -> Int? {
         var count = 0
         var padding = 0
         for byte in text.utf8 {
@@ -422,7 +464,7 @@ enum PrimitiveSyntax {
     }
 
     /// `Type/id` or `Type/id/_history/vid`.
-    static func relativeReference(_ text: String) -> (type: Substring, id: Substring, version: Substring?)? {
+    package static func relativeReference(_ text: String) -> (type: Substring, id: Substring, version: Substring?)? {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2 || (parts.count == 4 && parts[2] == "_history" && isID(parts[3])) else { return nil }
         let type = parts[0].utf8
@@ -433,7 +475,7 @@ enum PrimitiveSyntax {
     }
 
     /// A relative reference, an absolute http(s) URL, `urn:uuid:`, `urn:oid:` or a `#local` one.
-    static func isReference(_ text: String) -> Bool {
+    package static func isReference(_ text: String) -> Bool {
         if relativeReference(text) != nil { return true }
         guard isURI(text) else { return false }
         for scheme in ["http://", "https://"] where text.hasPrefix(scheme) {

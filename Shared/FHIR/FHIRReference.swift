@@ -1,10 +1,9 @@
-import MedLedgerCore
 
 /// Local references: `Type/id` (optionally `/_history/n`, or absolute under our own base).
-enum FHIRReference {
+package enum FHIRReference {
     /// `Type/id` for a reference to a resource of this server, nil for anything else
     /// (contained `#x`, `urn:uuid:`, other servers).
-    static func local(_ reference: String, base: String) -> (type: String, id: String)? {
+    package static func local(_ reference: String, base: String) -> (type: String, id: String)? {
         var text = Substring(reference)
         if text.hasPrefix(base + "/") { text = text.dropFirst(base.count + 1) }
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
@@ -15,13 +14,13 @@ enum FHIRReference {
     }
 
     /// The `reference` of a Reference element when it names a local resource of `type`.
-    static func localID(of element: JSONValue?, type: ResourceType, base: String) -> String? {
-        guard let text = element?["reference"]?.stringValue, let local = local(text, base: base), local.type == type.rawValue else { return nil }
+    package static func localID(of element: JSONValue?, type: String, base: String) -> String? {
+        guard let text = element?["reference"]?.stringValue, let local = local(text, base: base), local.type == type else { return nil }
         return local.id
     }
 
     /// FHIR ids: 1–64 of `A-Z a-z 0-9 - .`.
-    static func isValidID(_ id: some StringProtocol) -> Bool {
+    package static func isValidID(_ id: some StringProtocol) -> Bool {
         (1...64).contains(id.utf8.count)
             && id.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x2E }
     }

@@ -1,19 +1,24 @@
-import Foundation
+package import Foundation
 
 /// Half-open instant range [low, high): the FHIR search notion of a date's "range".
-struct FHIRDateRange: Sendable, Equatable {
-    var low: Date
-    var high: Date
+package struct FHIRDateRange: Sendable, Equatable {
+    package var low: Date
+    package var high: Date
+
+    package init(low: Date, high: Date) {
+        self.low = low
+        self.high = high
+    }
 }
 
-enum FHIRDateKind: Sendable { case date, dateTime, instant }
+package enum FHIRDateKind: Sendable { case date, dateTime, instant }
 
 /// FHIR R4 `date`, `dateTime` and `instant` values. Parsed by hand over the UTF-8 bytes (no regex, no
 /// DateFormatter) because it runs on every write and every date search parameter.
-enum FHIRDate {
+package enum FHIRDate {
     /// The range a stored value covers, or nil when `text` is not a valid FHIR R4 value of that kind.
     /// The precision gives the range: a year, a month, a day, a second or 10^-digits s; dates without time are UTC.
-    static func range(of text: String, kind: FHIRDateKind) -> FHIRDateRange? {
+    package static func range(of text: String, kind: FHIRDateKind) -> FHIRDateRange? {
         switch kind {
         case .date: parse(text, .date)
         case .dateTime: parse(text, .dateTime)
@@ -23,12 +28,12 @@ enum FHIRDate {
 
     /// A search value (after the prefix is removed): like dateTime, but a time without timezone is
     /// accepted (UTC), and `hh:mm` without seconds too.
-    static func searchRange(_ text: String) -> FHIRDateRange? {
+    package static func searchRange(_ text: String) -> FHIRDateRange? {
         parse(text, .search)
     }
 
     /// `meta.lastUpdated` text for a Date: `yyyy-MM-ddTHH:mm:ss.SSSZ` in UTC.
-    static func instantText(_ date: Date) -> String {
+    package static func instantText(_ date: Date) -> String {
         // The extra 0.001 ms absorbs the binary error of a Date built from a millisecond value
         // (x.123 s is stored as x.12299999…), so text → Date → text round-trips.
         let milliseconds = Int((date.timeIntervalSince1970 * 1000 + 0.001).rounded(.down))
@@ -51,7 +56,7 @@ enum FHIRDate {
     }
 
     /// The HTTP-date (RFC 9110 IMF-fixdate) for `Last-Modified`, e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
-    static func httpDate(_ date: Date) -> String {
+    package static func httpDate(_ date: Date) -> String {
         let seconds = Int(date.timeIntervalSince1970.rounded(.down))
         let (days, secondOfDay) = floorDivision(seconds, 86_400)
         let (year, month, day) = civil(fromDays: days)
@@ -213,11 +218,11 @@ enum FHIRDate {
 
     // MARK: - Calendar arithmetic (proleptic Gregorian, H. Hinnant's days-from-civil algorithms)
 
-    static func isLeapYear(_ year: Int) -> Bool {
+    package static func isLeapYear(_ year: Int) -> Bool {
         year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
     }
 
-    static func daysInMonth(year: Int, month: Int) -> Int {
+    package static func daysInMonth(year: Int, month: Int) -> Int {
         switch month {
         case 2: isLeapYear(year) ? 29 : 28
         case 4, 6, 9, 11: 30
@@ -226,7 +231,7 @@ enum FHIRDate {
     }
 
     /// Days since 1970-01-01 of a civil date.
-    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+    package static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yearOfEra = y - era * 400
@@ -236,7 +241,7 @@ enum FHIRDate {
     }
 
     /// The civil date of a day count since 1970-01-01.
-    static func civil(fromDays days: Int) -> (year: Int, month: Int, day: Int) {
+    package static func civil(fromDays days: Int) -> (year: Int, month: Int, day: Int) {
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let dayOfEra = z - era * 146_097

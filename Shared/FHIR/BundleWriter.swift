@@ -1,13 +1,12 @@
 import Foundation
-import MedLedgerCore
 
 /// Writes a Bundle's bytes directly, putting each resource's stored bytes in as they are: no
 /// re-parse, and what a search returns is byte for byte what vread serves.
-struct BundleWriter {
+package struct BundleWriter {
     private var bytes: [UInt8] = []
     private var entries = 0
 
-    init(type: String, total: Int?, links: [(relation: String, url: String)]) {
+    package init(type: String, total: Int?, links: [(relation: String, url: String)]) {
         append(#"{"resourceType":"Bundle","id":"#)
         append(JSONValue.string(UUID().uuidString.lowercased()).serialized())
         append(#","meta":{"lastUpdated":"#)
@@ -23,7 +22,7 @@ struct BundleWriter {
     }
 
     /// One entry: `resource` is already-serialised JSON (nil for a history entry of a deletion).
-    mutating func entry(fullUrl: String, resource: [UInt8]?, extra: [(key: String, value: JSONValue)]) {
+    package mutating func entry(fullUrl: String, resource: [UInt8]?, extra: [(key: String, value: JSONValue)]) {
         append(entries == 0 ? #","entry":[{"# : #",{"#)
         entries += 1
         append(#""fullUrl":"#)
@@ -41,7 +40,7 @@ struct BundleWriter {
         append("}")
     }
 
-    mutating func finish() -> [UInt8] {
+    package mutating func finish() -> [UInt8] {
         append(entries == 0 ? "}" : "]}")
         return bytes
     }

@@ -1,16 +1,15 @@
-import Foundation
-import HTTPTypes
-import Hummingbird
-import MedLedgerCore
+package import Foundation
+package import HTTPTypes
+package import Hummingbird
 
 /// The HTTP conventions of the FHIR REST API (http.html): formats, versioning headers, `Prefer`.
-enum FHIRHTTP {
-    static let contentType = "application/fhir+json; charset=utf-8"
-    static let jsonTypes: Set<String> = ["application/fhir+json", "application/json", "application/json+fhir"]
-    static let jsonFormats: Set<String> = ["json", "application/json", "application/fhir+json", "application/json+fhir"]
+package enum FHIRHTTP {
+    package static let contentType = "application/fhir+json; charset=utf-8"
+    package static let jsonTypes: Set<String> = ["application/fhir+json", "application/json", "application/json+fhir"]
+    package static let jsonFormats: Set<String> = ["json", "application/json", "application/fhir+json", "application/json+fhir"]
 
     /// 406 unless the client accepts JSON (`Accept` or `_format`).
-    static func requireJSON(_ request: Request) throws(Problem) {
+    package static func requireJSON(_ request: Request) throws(Problem) {
         // `_format` overrides `Accept` (FHIR http.html).
         if let format = request.queryText("_format") {
             guard jsonFormats.contains(format.lowercased()) else {
@@ -21,12 +20,12 @@ enum FHIRHTTP {
         guard acceptsJSON(request) else { throw Problem(.notAcceptable, "this server answers with application/fhir+json only") }
     }
 
-    static func acceptsJSON(_ request: Request) -> Bool {
+    package static func acceptsJSON(_ request: Request) -> Bool {
         acceptedTypes(request).contains { $0 == "*/*" || $0 == "application/*" || jsonTypes.contains($0) }
     }
 
     /// The media types of `Accept` (lower-cased, parameters dropped); `*/*` when absent.
-    static func acceptedTypes(_ request: Request) -> [String] {
+    package static func acceptedTypes(_ request: Request) -> [String] {
         guard let accept = request.headers[values: .accept].joined(separator: ",").nonEmpty else { return ["*/*"] }
         return accept.split(separator: ",").compactMap { item in
             let type = item.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
@@ -35,14 +34,14 @@ enum FHIRHTTP {
     }
 
     /// 415 unless the body is FHIR JSON (or plain JSON).
-    static func requireJSONBody(_ request: Request) throws(Problem) {
+    package static func requireJSONBody(_ request: Request) throws(Problem) {
         guard let header = request.headers[.contentType] else { return }
         let type = header.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
         guard jsonTypes.contains(type) else { throw Problem(.unsupportedMediaType, "send resources as application/fhir+json") }
     }
 
     /// The version in `If-Match: W/"n"` (nil without the header, 400 when malformed).
-    static func ifMatch(_ request: Request) throws(Problem) -> Int? {
+    package static func ifMatch(_ request: Request) throws(Problem) -> Int? {
         guard let header = request.headers[.ifMatch] else { return nil }
         var text = Substring(header.trimmingCharacters(in: .whitespaces))
         if text.hasPrefix("W/") { text = text.dropFirst(2) }
@@ -52,11 +51,11 @@ enum FHIRHTTP {
         return version
     }
 
-    enum Return: Sendable {
+    package enum Return: Sendable {
         case minimal, representation, outcome
     }
 
-    static func preferredReturn(_ request: Request) -> Return {
+    package static func preferredReturn(_ request: Request) -> Return {
         switch preference("return", request) {
         case "minimal": .minimal
         case "OperationOutcome": .outcome
@@ -64,7 +63,7 @@ enum FHIRHTTP {
         }
     }
 
-    static func strictHandling(_ request: Request) -> Bool {
+    package static func strictHandling(_ request: Request) -> Bool {
         preference("handling", request) == "strict"
     }
 
@@ -78,35 +77,32 @@ enum FHIRHTTP {
         return nil
     }
 
-    static func versionHeaders(_ stored: StoredVersion, base: String, location: Bool) -> HTTPFields {
-        var headers: HTTPFields = [
-            .contentType: contentType,
-            .eTag: "W/\"\(stored.version)\"",
-            .lastModified: FHIRDate.httpDate(stored.lastUpdatedDate),
-        ]
-        if location { headers[.location] = "\(base)/\(stored.versionReference)" }
+    /// `ETag`, `Last-Modified` and (for writes) `Location` of a stored version.
+    package static func versionHeaders(version: Int, lastUpdated: Date, location: String?) -> HTTPFields {
+        var headers: HTTPFields = [.contentType: contentType, .eTag: "W/\"\(version)\"", .lastModified: FHIRDate.httpDate(lastUpdated)]
+        if let location { headers[.location] = location }
         return headers
     }
 
-    /// The answer to a write, shaped by `Prefer: return=…`.
-    static func writeResponse(_ written: WrittenVersion, status: HTTPResponse.Status, request: Request, base: String) -> Response {
-        let headers = versionHeaders(written.stored, base: base, location: true)
+    /// The answer to a write, shaped by `Prefer: return=…`: `body` is the stored resource,
+    /// `reference` its versioned reference.
+    package static func writeResponse(body: [UInt8], reference: String, headers: HTTPFields, status: HTTPResponse.Status, request: Request) -> Response {
         switch preferredReturn(request) {
         case .minimal:
             var minimal = headers
             minimal[.contentType] = nil
             return Response(status: status, headers: minimal)
         case .outcome:
-            let outcome = FHIRIssue(code: "informational", diagnostics: "stored \(written.stored.versionReference)").json(severity: "information")
+            let outcome = FHIRIssue(code: "informational", diagnostics: "stored \(reference)").json(severity: "information")
             let body = JSONValue.object([("resourceType", .string("OperationOutcome")), ("issue", .array([outcome]))]).serialized()
             return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
         case .representation:
-            return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: written.body ?? [])))
+            return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
     }
 
     /// A search's parameters: the query string, plus the form body of a `POST _search`.
-    static func searchFields(_ request: Request, form: String?) throws(Problem) -> [(name: String, value: String)] {
+    package static func searchFields(_ request: Request, form: String?) throws(Problem) -> [(name: String, value: String)] {
         do {
             var fields = try FormBody(parsing: Substring(request.uri.query ?? "")).fields
             if let form { fields += try FormBody(parsing: Substring(form)).fields }
@@ -117,20 +113,16 @@ enum FHIRHTTP {
     }
 
     /// The form body of a `POST _search` (415 unless form-encoded).
-    static func searchForm(_ request: Request, limit: Int) async throws -> String {
+    package static func searchForm(_ request: Request, limit: Int) async throws -> String {
         guard request.hasFormBody else { throw Problem(.unsupportedMediaType, "POST _search takes application/x-www-form-urlencoded") }
         return String(buffer: try await request.body.collect(upTo: limit))
     }
 
-    static func resourceResponse(_ body: [UInt8], stored: StoredVersion, base: String) -> Response {
-        Response(status: .ok, headers: versionHeaders(stored, base: base, location: false), body: .init(byteBuffer: ByteBuffer(bytes: body)))
-    }
-
-    static func jsonResponse(_ bytes: [UInt8]) -> Response {
+    package static func jsonResponse(_ bytes: [UInt8]) -> Response {
         Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }
 
 extension String {
-    var nonEmpty: String? { isEmpty ? nil : self }
+    package var nonEmpty: String? { isEmpty ? nil : self }
 }

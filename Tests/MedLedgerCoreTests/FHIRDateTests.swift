@@ -1,4 +1,4 @@
-@testable import Records
+@testable import MedLedgerCore
 import Foundation
 import Testing
 
