@@ -20,7 +20,7 @@ public enum Role: String, CaseIterable, Sendable, Codable {
         case .admin:
             ["user/Practitioner.cruds", "user/AuditEvent.rs", Scope.manageUsers, Scope.manageClients, Scope.verifyAll, Scope.erase]
         case .receptionist:
-            ["user/Patient.cruds", "user/Practitioner.rs", Scope.manageUsers]
+            ["user/Patient.cruds", "user/Practitioner.rs", "user/Consent.cruds", Scope.manageUsers]
         case .technologist:
             ["user/Patient.rs", "user/Practitioner.rs", "user/DiagnosticReport.crus", "user/Binary.cr"]
         case .doctor:

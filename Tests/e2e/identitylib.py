@@ -38,7 +38,7 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
         "user/Practitioner.cruds user/AuditEvent.rs medledger/users.manage medledger/clients.manage "
         "medledger/verify-all medledger/erase".split()
     ),
-    "receptionist": frozenset("user/Patient.cruds user/Practitioner.rs medledger/users.manage".split()),
+    "receptionist": frozenset("user/Patient.cruds user/Practitioner.rs user/Consent.cruds medledger/users.manage".split()),
     "technologist": frozenset("user/Patient.rs user/Practitioner.rs user/DiagnosticReport.crus user/Binary.cr".split()),
     "doctor": frozenset(
         "user/Patient.rs user/Practitioner.rs user/DiagnosticReport.crus user/Binary.cr user/Provenance.rs "

@@ -23,6 +23,9 @@ enum AccessRule: Sendable, Equatable {
             return .all
         case (.receptionist, .patient), (.technologist, .patient):
             return .all
+        case (.service, .patient):
+            // MedLedger's own services (consent checks that a grant's patient exists); their scopes still apply.
+            return .all
         case (.technologist, .diagnosticReport), (.technologist, .binary):
             return caller.fhirUser.map { .authoredBy($0) } ?? .none
         case (.doctor, _):
