@@ -39,6 +39,7 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
     router.addRoutes(
         UsersController(postgres: postgres, users: users, guardian: guardian, login: login, hasher: hasher, verifier: verifier).endpoints)
     router.addRoutes(ClientsController(postgres: postgres, clients: clients, guardian: guardian, verifier: verifier).endpoints)
+    router.addRoutes(OrganizationsController(postgres: postgres, guardian: guardian, verifier: verifier).endpoints)
 
     var app = Application(
         router: router,
