@@ -15,10 +15,11 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
     let readiness = Readiness()
     let verifier = TokenVerifier(jwksURL: config.common.jwksURL, issuer: config.common.issuer, audience: config.common.audience, logger: logger)
     let keys = DataKeyStore(postgres: postgres, keys: config.keys)
-    let ledger = config.common.serviceCredentials.map { credentials in
+    // Records' own token for its calls to the ledger and consent.
+    let peers = config.common.serviceCredentials.map { credentials in
         ServiceClient(tokens: ServiceTokenClient(identityURL: config.common.identityURL, credentials: credentials, logger: logger))
     }
-    let anchoring = ledger.map { client in
+    let anchoring = peers.map { client in
         let delivery = LedgerAnchoring(
             postgres: postgres, client: client, entriesURL: config.ledgerEntriesURL, verifier: config.ledgerVerifier,
             batchLimit: config.anchorBatchLimit, logger: logger)
@@ -26,7 +27,8 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
     }
     let deps = RecordsDependencies(
         postgres: postgres, keys: keys, store: ResourceStore(postgres: postgres, keys: keys), audit: AuditLog(postgres: postgres, logger: logger),
-        config: config, ledger: ledger, anchoring: anchoring)
+        config: config, ledger: peers, anchoring: anchoring,
+        consent: ConsentGrantCache(client: peers, consentURL: config.consentURL, cacheSeconds: config.consentCacheSeconds, logger: logger))
 
     let router = Router(context: ServiceRequestContext.self)
     router.addServiceMiddleware(fhirBase: "/fhir")

@@ -17,6 +17,10 @@ struct RecordsConfig: Sendable {
     var ledgerVerifier: NoteVerifier?
     /// Most outbox entries sent to the ledger in one request.
     var anchorBatchLimit: Int
+    var consentURL: URL
+    /// How long a grant list from consent is used (`CONSENT_CACHE_SECONDS`; consent's `maxAge`
+    /// may shorten it): the bound on how late a revocation reaches records.
+    var consentCacheSeconds: Int
 
     init(reader: ConfigReader, logger: Logger) throws(ConfigError) {
         common = try CommonConfig(reader: reader, defaultPort: 8082, defaultDatabase: "records")
@@ -48,9 +52,12 @@ struct RecordsConfig: Sendable {
             if common.mode == .production {
                 throw ConfigError("OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET are required in production mode: records sends every version to the ledger")
             }
-            logger.warning("OAUTH_CLIENT_ID not set: versions are not sent to the ledger and stay pending (development mode only)")
+            logger.warning(
+                "OAUTH_CLIENT_ID not set: versions are not sent to the ledger and stay pending, and no access by consent is granted (development mode only)")
         }
         anchorBatchLimit = try reader.integer("anchor.batch.limit", default: 500, range: 1...1000)
+        consentURL = try reader.url("consent.url", default: "http://127.0.0.1:8083")
+        consentCacheSeconds = try reader.integer("consent.cache.seconds", default: 5, range: 0...60)
     }
 
     /// Base64 grows content by 4/3; a JSON Binary also carries a few small elements.

@@ -13,6 +13,8 @@ struct RecordsDependencies: Sendable {
     let ledger: ServiceClient?
     /// Sends the ledger outbox; nil when records has no credentials for the ledger (development).
     let anchoring: OutboxWorker?
+    /// Patients' grants to doctors and EHR systems, from the consent service.
+    let consent: ConsentGrantCache
 
     var base: String { config.fhirBase }
 

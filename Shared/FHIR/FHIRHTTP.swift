@@ -93,8 +93,7 @@ package enum FHIRHTTP {
             minimal[.contentType] = nil
             return Response(status: status, headers: minimal)
         case .outcome:
-            let outcome = FHIRIssue(code: "informational", diagnostics: "stored \(reference)").json(severity: "information")
-            let body = JSONValue.object([("resourceType", .string("OperationOutcome")), ("issue", .array([outcome]))]).serialized()
+            let body = FHIRIssue(code: "informational", diagnostics: "stored \(reference)").outcome(severity: "information").serialized()
             return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
         case .representation:
             return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))

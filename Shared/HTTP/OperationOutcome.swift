@@ -53,6 +53,11 @@ public struct FHIRIssue: Sendable, Equatable {
         if let expression { members.append(("expression", .array([.string(expression)]))) }
         return .object(members)
     }
+
+    /// An OperationOutcome of this one issue (informational answers and warnings in Bundles).
+    public func outcome(severity: String) -> JSONValue {
+        .object([("resourceType", .string("OperationOutcome")), ("issue", .array([json(severity: severity)]))])
+    }
 }
 
 extension Problem {

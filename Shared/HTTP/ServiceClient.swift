@@ -32,13 +32,24 @@ public struct ServiceClient: Sendable {
 
     /// POSTs `body` and returns the parsed JSON answer of a 2xx response; anything else throws.
     public func post(_ url: URL, json body: JSONValue, timeout: TimeAmount, logger: Logger) async throws -> JSONValue {
-        let bytes = body.serialized()
+        try await send(.POST, url, body: body.serialized(), timeout: timeout)
+    }
+
+    /// GETs `url` with the service's token and returns the parsed JSON answer of a 2xx response.
+    public func getJSON(_ url: URL, timeout: TimeAmount, logger: Logger) async throws -> JSONValue {
+        try await send(.GET, url, body: nil, timeout: timeout)
+    }
+
+    private func send(_ method: HTTPMethod, _ url: URL, body: [UInt8]?, timeout: TimeAmount) async throws -> JSONValue {
         for attempt in 0..<2 {
             var request = HTTPClientRequest(url: url.absoluteString)
-            request.method = .POST
+            request.method = method
             request.headers.add(name: "Authorization", value: "Bearer \(try await tokens.token())")
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: bytes))
+            request.headers.add(name: "Accept", value: "application/json")
+            if let body {
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(bytes: body))
+            }
             let response = try await httpClient.execute(request, timeout: timeout)
             let answer = try await response.body.collect(upTo: 64 << 20)
             if response.status.code == 401, attempt == 0 {

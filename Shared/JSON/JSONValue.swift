@@ -49,6 +49,12 @@ public enum JSONValue: Sendable, Hashable {
         return nil
     }
 
+    /// A number written as a whole number (no fraction or exponent) that fits an Int.
+    public var intValue: Int? {
+        if case .number(let text) = self { return Int(text) }
+        return nil
+    }
+
     public var arrayValue: [JSONValue]? {
         if case .array(let a) = self { return a }
         return nil

@@ -13,6 +13,10 @@ enum AccessRule: Sendable, Equatable {
     case ownedBy(patient: String, releasedOnly: Bool)
     /// Resources this caller created (a technologist's reports and images).
     case authoredBy(String)
+    /// What patients' consents and break-glass sessions open to this caller (never empty).
+    case granted([ConsentGrant])
+    /// Any of these (a doctor's assigned patients, and what was granted to them).
+    case anyOf([AccessRule])
 
     /// Report statuses a patient may see (design guide: own final/amended/corrected/appended).
     static let releasedStatuses = ["final", "amended", "corrected", "appended"]

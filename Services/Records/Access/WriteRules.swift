@@ -56,7 +56,8 @@ struct WriteRules {
             allowed = try await ResourceReads.exists(.patient, id: id, on: connection, logger: logger)
         case .assignedTo:
             allowed = try await ResourceReads.visible(.patient, id: id, rule: rule, on: connection, logger: logger)
-        case .none, .ownedBy:
+        case .none, .ownedBy, .granted, .anyOf:
+            // Consent grants reading only; writes go by the caller's own rule, which is never these two.
             allowed = false
         }
         guard allowed else { throw invalid(expression, "Patient/\(id) is not a patient you may write for (unknown, or not in your care)") }

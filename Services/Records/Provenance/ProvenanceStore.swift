@@ -36,7 +36,7 @@ enum ProvenanceStore {
     }
 
     /// Newest first, at most `limit`.
-    static func versions(_ filter: Filter, caller: Caller, limit: Int, postgres: PostgresClient, logger: Logger) async throws -> [AnchoredVersion] {
+    static func versions(_ filter: Filter, access: ReadAccess, limit: Int, postgres: PostgresClient, logger: Logger) async throws -> [AnchoredVersion] {
         var builder = SQLBuilder()
         builder.append(
             """
@@ -53,7 +53,7 @@ enum ProvenanceStore {
         if let before = filter.beforeSeq { builder.append(" AND v.seq < \(builder.bind(before))") }
         // The target's own access rule, per type (type names are this enum's literals).
         let visible = ResourceType.allCases.map { type in
-            "(v.type = '\(type.rawValue)' AND \(AccessRule.rule(for: caller, on: type).condition(type: type, alias: "v", &builder)))"
+            "(v.type = '\(type.rawValue)' AND \(access.rule(on: type).condition(type: type, alias: "v", &builder)))"
         }
         builder.append(" AND (\(visible.joined(separator: " OR "))) ORDER BY v.seq DESC LIMIT \(builder.bind(limit))")
         let rows = try await postgres.query(builder.query, logger: logger)

@@ -52,7 +52,7 @@ struct BinaryController {
     private func store<Pieces: AsyncSequence>(_ resource: JSONValue, content: Pieces, request: Request, interaction: FHIRInteraction) async throws -> Response
     where Pieces.Element == ByteBuffer {
         let id = UUID().uuidString.lowercased()
-        let writer = WriteRules(deps: deps, caller: interaction.caller, rule: interaction.rule, logger: interaction.logger)
+        let writer = WriteRules(deps: deps, caller: interaction.caller, rule: interaction.ownRule, logger: interaction.logger)
         let contentType = resource["contentType"]?.stringValue ?? "application/octet-stream"
         let written = try await deps.writeTransaction(logger: interaction.logger) { connection in
             var draft = try await writer.draft(resource, type: .binary, id: id, previous: nil, on: connection)
@@ -73,10 +73,11 @@ struct BinaryController {
     func readRaw(id: String, request: Request, interaction: FHIRInteraction) async throws -> Response {
         try interaction.caller.require(.read, on: .binary)
         return try await interaction.auditingFailures(interaction.event(.read, entity: "Binary/\(id)")) {
+            let access = await interaction.readAccess()
             let stored = try await deps.postgres.withConnection { connection in
-                try await ResourceReads.current(.binary, id: id, rule: interaction.rule, on: connection, logger: interaction.logger)
+                try await ResourceReads.current(.binary, id: id, rule: access.rule(on: .binary), on: connection, logger: interaction.logger)
             }
-            guard let stored else { throw Problem.notFound("Binary/\(id) is not known") }
+            guard let stored else { throw access.hidden("Binary/\(id) is not known") }
             let body = try await interaction.body(of: stored)
             guard let key = try await deps.keys.existingKey(for: stored.keyOwner, logger: interaction.logger) else {
                 throw Problem(.gone, "Binary/\(id) was erased")

@@ -21,7 +21,11 @@ struct FHIRInteraction {
         self.logger = context.logger
     }
 
-    var rule: AccessRule { AccessRule.rule(for: caller, on: type) }
+    /// The caller's own rule, without consent: what writes go by.
+    var ownRule: AccessRule { AccessRule.rule(for: caller, on: type) }
+
+    /// What reads go by: the own rule widened by consent (asked at most once per request).
+    func readAccess() async -> ReadAccess { await ReadAccess.resolve(for: caller, grants: deps.consent) }
 
     func event(_ kind: RecordsAuditEvent.Kind, entity: String? = nil, patient: String? = nil, query: String? = nil, operation: String? = nil)
         -> RecordsAuditEvent
@@ -29,12 +33,12 @@ struct FHIRInteraction {
         RecordsAuditEvent(kind: kind, caller: caller, type: type.rawValue, entity: entity, patient: patient, query: query, operation: operation)
     }
 
-    /// Runs `body`; a refusal (403, 404, 410, 412) is audited too, as a minor failure, so that
-    /// probing for records leaves a trace.
+    /// Runs `body`; a refusal (403, 404, 410, 412, or 503 while consent cannot be asked) is
+    /// audited too, as a minor failure, so that probing for records leaves a trace.
     func auditingFailures<T>(_ event: RecordsAuditEvent, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
-        } catch let problem as Problem where [403, 404, 409, 410, 412].contains(problem.status.code) {
+        } catch let problem as Problem where [403, 404, 409, 410, 412, 503].contains(problem.status.code) {
             var failed = event
             failed.failure = Int(problem.status.code)
             try await deps.audit.record(failed)

@@ -30,13 +30,15 @@ struct ProvenanceController {
         try caller.require(.read, onResource: Self.type)
         let id = try context.parameters.require("id")
         let event = RecordsAuditEvent(kind: .read, caller: caller, type: Self.type, entity: "Provenance/\(id)")
+        let access = await ReadAccess.resolve(for: caller, grants: deps.consent)
         guard let seq = Int64(id), seq > 0, String(seq) == id,
-            let found = try await ProvenanceStore.versions(.init(seq: seq), caller: caller, limit: 1, postgres: deps.postgres, logger: context.logger).first
+            let found = try await ProvenanceStore.versions(.init(seq: seq), access: access, limit: 1, postgres: deps.postgres, logger: context.logger).first
         else {
+            let problem = access.hidden("Provenance/\(id) is not known")
             var failed = event
-            failed.failure = 404
+            failed.failure = Int(problem.status.code)
             try await deps.audit.record(failed)
-            throw Problem.notFound("Provenance/\(id) is not known")
+            throw problem
         }
         var audited = event
         audited.patient = found.type == .practitioner ? nil : found.patient
@@ -54,7 +56,8 @@ struct ProvenanceController {
         let fields = try FHIRHTTP.searchFields(request, form: form)
         let (filter, count, applied) = try Self.parse(fields, base: deps.base)
         let query = applied.map { "\($0.name)=\($0.value)" }.joined(separator: "&")
-        let found = try await ProvenanceStore.versions(filter, caller: caller, limit: count + 1, postgres: deps.postgres, logger: context.logger)
+        let access = await ReadAccess.resolve(for: caller, grants: deps.consent)
+        let found = try await ProvenanceStore.versions(filter, access: access, limit: count + 1, postgres: deps.postgres, logger: context.logger)
         try await deps.audit.record(RecordsAuditEvent(kind: .searchType, caller: caller, type: Self.type, query: query))
         let page = found.prefix(count)
         let base = "\(deps.base)/Provenance"
@@ -69,6 +72,7 @@ struct ProvenanceController {
                 fullUrl: "\(base)/\(version.seq)", resource: ProvenanceResource.make(version).serialized(),
                 extra: [("search", .object([("mode", .string("match"))]))])
         }
+        if access.consentUnavailable { ReadAccess.consentUnavailableWarning.addOutcomeEntry(to: &bundle) }
         return FHIRHTTP.jsonResponse(bundle.finish())
     }
 

@@ -36,7 +36,7 @@ struct ResourceController {
             try ConditionalCreate(query: text, type: interaction.type)
         }
         let id = UUID().uuidString.lowercased()
-        let writer = WriteRules(deps: deps, caller: interaction.caller, rule: interaction.rule, logger: interaction.logger)
+        let writer = WriteRules(deps: deps, caller: interaction.caller, rule: interaction.ownRule, logger: interaction.logger)
         let result = try await deps.writeTransaction(logger: interaction.logger) { connection -> (WrittenVersion, Bool) in
             if let conditional, let existing = try await conditional.existing(interaction, on: connection) {
                 return (existing, false)
@@ -62,10 +62,11 @@ struct ResourceController {
         try FHIRHTTP.requireJSON(request)
         try interaction.caller.require(.read, on: interaction.type)
         return try await interaction.auditingFailures(interaction.event(.read, entity: "\(interaction.type.rawValue)/\(id)")) {
+            let access = await interaction.readAccess()
             let stored = try await deps.postgres.withConnection { connection in
-                try await ResourceReads.current(interaction.type, id: id, rule: interaction.rule, on: connection, logger: interaction.logger)
+                try await ResourceReads.current(interaction.type, id: id, rule: access.rule(on: interaction.type), on: connection, logger: interaction.logger)
             }
-            guard let stored else { throw Problem.notFound("\(interaction.type.rawValue)/\(id) is not known") }
+            guard let stored else { throw access.hidden("\(interaction.type.rawValue)/\(id) is not known") }
             var body = try await interaction.body(of: stored)
             if stored.type == .binary { body = try await BinaryController(deps: deps).jsonWithData(body, stored: stored, logger: interaction.logger) }
             try await deps.audit.record(interaction.event(.read, entity: stored.versionReference, patient: stored.patient))
@@ -83,10 +84,12 @@ struct ResourceController {
         }
         let reference = "\(interaction.type.rawValue)/\(id)/_history/\(version)"
         return try await interaction.auditingFailures(interaction.event(.vread, entity: reference)) {
+            let access = await interaction.readAccess()
             let stored = try await deps.postgres.withConnection { connection in
-                try await ResourceReads.version(interaction.type, id: id, version: version, rule: interaction.rule, on: connection, logger: interaction.logger)
+                try await ResourceReads.version(
+                    interaction.type, id: id, version: version, rule: access.rule(on: interaction.type), on: connection, logger: interaction.logger)
             }
-            guard let stored else { throw Problem.notFound("\(reference) is not known") }
+            guard let stored else { throw access.hidden("\(reference) is not known") }
             var body = try await interaction.body(of: stored)
             if stored.type == .binary { body = try await BinaryController(deps: deps).jsonWithData(body, stored: stored, logger: interaction.logger) }
             try await deps.audit.record(interaction.event(.vread, entity: reference, patient: stored.patient))
@@ -109,7 +112,7 @@ struct ResourceController {
             throw Problem.badRequest("the resource's id must be present and equal to the id in the URL (\(id))")
         }
         let expected = try FHIRHTTP.ifMatch(request)
-        let writer = WriteRules(deps: deps, caller: interaction.caller, rule: interaction.rule, logger: interaction.logger)
+        let writer = WriteRules(deps: deps, caller: interaction.caller, rule: interaction.ownRule, logger: interaction.logger)
         let written = try await interaction.auditingFailures(interaction.event(.update, entity: "\(interaction.type.rawValue)/\(id)")) {
             try await deps.writeTransaction(logger: interaction.logger) { connection in
                 let current = try await Self.lockCurrent(interaction, id: id, expected: expected, on: connection)
@@ -133,7 +136,7 @@ struct ResourceController {
             try await deps.writeTransaction(logger: interaction.logger) { connection -> StoredVersion in
                 guard
                     let current = try await ResourceReads.current(
-                        interaction.type, id: id, rule: interaction.rule, lock: true, on: connection, logger: interaction.logger)
+                        interaction.type, id: id, rule: interaction.ownRule, lock: true, on: connection, logger: interaction.logger)
                 else { throw Problem.notFound("\(interaction.type.rawValue)/\(id) is not known") }
                 if let expected, expected != current.version {
                     throw Problem(.preconditionFailed, "If-Match names version \(expected) but the current version is \(current.version)")
@@ -151,7 +154,7 @@ struct ResourceController {
     static func lockCurrent(_ interaction: FHIRInteraction, id: String, expected: Int?, on connection: PostgresConnection) async throws -> StoredVersion {
         guard
             let current = try await ResourceReads.current(
-                interaction.type, id: id, rule: interaction.rule, lock: true, on: connection, logger: interaction.logger)
+                interaction.type, id: id, rule: interaction.ownRule, lock: true, on: connection, logger: interaction.logger)
         else { throw Problem.notFound("\(interaction.type.rawValue)/\(id) is not known (update cannot create resources here)") }
         if current.deleted { throw Problem(.gone, "\(interaction.type.rawValue)/\(id) was deleted") }
         // Erased (crypto-shredding): writing would make the patient a new data key and bring them back.

@@ -27,9 +27,11 @@ struct SearchController {
         let fields = try FHIRHTTP.searchFields(request, form: form)
         let search = try SearchRequest(type: interaction.type, fields: fields, strict: FHIRHTTP.strictHandling(request))
         let query = search.applied.map { "\($0.name)=\($0.value)" }.joined(separator: "&")
-        let patientRule = AccessRule.rule(for: interaction.caller, on: .patient)
+        let access = await interaction.readAccess()
+        let patientRule = access.rule(on: .patient)
         let (page, included) = try await deps.postgres.withConnection { connection -> (SearchPage, [StoredVersion]) in
-            let page = try await SearchStore.search(search, rule: interaction.rule, base: deps.base, on: connection, logger: interaction.logger)
+            let page = try await SearchStore.search(
+                search, rule: access.rule(on: interaction.type), base: deps.base, on: connection, logger: interaction.logger)
             guard search.includePatients, interaction.caller.scopes.contains(where: { $0.grants(.read, on: .patient) }) else { return (page, []) }
             var included: [StoredVersion] = []
             for patient in Set(page.matches.compactMap(\.patient)).sorted() {
@@ -53,6 +55,7 @@ struct SearchController {
                 fullUrl: "\(deps.base)/\(stored.reference)", resource: try await interaction.body(of: stored),
                 extra: [("search", .object([("mode", .string("include"))]))])
         }
+        if access.consentUnavailable { ReadAccess.consentUnavailableWarning.addOutcomeEntry(to: &bundle) }
         return FHIRHTTP.jsonResponse(bundle.finish())
     }
 
@@ -96,13 +99,17 @@ struct SearchController {
         let kind: RecordsAuditEvent.Kind = id == nil ? .historyType : .historyInstance
         let entity = id.map { "\(interaction.type.rawValue)/\($0)" }
         let versions = try await interaction.auditingFailures(interaction.event(kind, entity: entity)) {
-            try await deps.postgres.withConnection { connection -> [StoredVersion] in
-                if let id, try await ResourceReads.current(interaction.type, id: id, rule: interaction.rule, on: connection, logger: interaction.logger) == nil {
-                    throw Problem.notFound("\(interaction.type.rawValue)/\(id) is not known")
+            let access = await interaction.readAccess()
+            // A history Bundle has no place for a warning: without consent's answer, a whole-type
+            // history the consent grants could widen is refused rather than silently cut short.
+            if id == nil, access.consentUnavailable { throw ReadAccess.consentUnavailableProblem }
+            let rule = access.rule(on: interaction.type)
+            return try await deps.postgres.withConnection { connection -> [StoredVersion] in
+                if let id, try await ResourceReads.current(interaction.type, id: id, rule: rule, on: connection, logger: interaction.logger) == nil {
+                    throw access.hidden("\(interaction.type.rawValue)/\(id) is not known")
                 }
                 return try await ResourceReads.history(
-                    interaction.type, id: id, rule: interaction.rule, since: since, beforeSeq: before, limit: count + 1, on: connection,
-                    logger: interaction.logger)
+                    interaction.type, id: id, rule: rule, since: since, beforeSeq: before, limit: count + 1, on: connection, logger: interaction.logger)
             }
         }
         try await deps.audit.record(interaction.event(kind, entity: entity, patient: id == nil ? nil : versions.first?.patient))

@@ -29,14 +29,16 @@ struct VerifyController {
         try interaction.caller.require(.read, on: interaction.type)
         let target = "\(interaction.type.rawValue)/\(id)" + (version.map { "/_history/\($0)" } ?? "")
         return try await interaction.auditingFailures(interaction.event(.operation, entity: target, operation: "verify")) {
+            let access = await interaction.readAccess()
+            let rule = access.rule(on: interaction.type)
             let stored = try await deps.postgres.withConnection { connection in
                 if let version {
-                    try await ResourceReads.version(interaction.type, id: id, version: version, rule: interaction.rule, on: connection, logger: interaction.logger)
+                    try await ResourceReads.version(interaction.type, id: id, version: version, rule: rule, on: connection, logger: interaction.logger)
                 } else {
-                    try await ResourceReads.current(interaction.type, id: id, rule: interaction.rule, on: connection, logger: interaction.logger)
+                    try await ResourceReads.current(interaction.type, id: id, rule: rule, on: connection, logger: interaction.logger)
                 }
             }
-            guard let stored else { throw Problem.notFound("\(target) is not known") }
+            guard let stored else { throw access.hidden("\(target) is not known") }
             let report = try await VersionVerifier(deps: deps, logger: interaction.logger).verify(stored)
             var event = interaction.event(.operation, entity: stored.versionReference, patient: stored.patient, operation: "verify")
             if report.verdict == .mismatch {

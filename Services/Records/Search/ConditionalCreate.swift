@@ -35,14 +35,14 @@ struct ConditionalCreate {
         try await connection.query(
             "SELECT 1 FROM conditional_creates WHERE type = \(type) AND query = \(key) FOR UPDATE", logger: interaction.logger)
         let ids = try await SearchStore.matchingIDs(
-            search, rule: interaction.rule, base: interaction.deps.base, limit: 2, on: connection, logger: interaction.logger)
+            search, rule: interaction.ownRule, base: interaction.deps.base, limit: 2, on: connection, logger: interaction.logger)
         switch ids.count {
         case 0:
             return nil
         case 1:
             guard
                 let stored = try await ResourceReads.current(
-                    interaction.type, id: ids[0], rule: interaction.rule, on: connection, logger: interaction.logger)
+                    interaction.type, id: ids[0], rule: interaction.ownRule, on: connection, logger: interaction.logger)
             else { return nil }
             return WrittenVersion(stored: stored, body: try await interaction.body(of: stored, on: connection))
         default:

@@ -31,6 +31,10 @@ extension AccessRule {
             return "FALSE"
         case .authoredBy(let author):
             return "\(a).author = \(builder.bind(author))"
+        case .granted(let grants):
+            return ConsentCondition(grants: grants).sql(type: type, alias: a, &builder)
+        case .anyOf(let rules):
+            return "(" + rules.map { $0.condition(type: type, alias: a, &builder) }.joined(separator: " OR ") + ")"
         case .assignedTo(let practitioner):
             // Correlated, so each row checks its own patient: an `IN (…)` list is the doctor's whole
             // panel, built and probed for every search.
