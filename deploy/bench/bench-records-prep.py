@@ -13,8 +13,17 @@
         technologist's `final` report is refused (403; only a warning). Prints the logins as one
         JSON line ({"technologist":{"username","password"},"doctor":{…},"practitioner"}: the
         technologist's reference) for the other commands ($BENCH_LOGINS).
-    python bench-records-prep.py token --identity URL --as technologist|doctor
+    python bench-records-prep.py consent-setup --identity URL --records URL --consent URL --patients FILE
+        as the admin creates a third Practitioner and a doctor account for it (the consultant, whom
+        no patient is assigned to); as the receptionist, on each patient's behalf, a Consent at the
+        consent service granting the consultant all of the patient's reports (8 at a time), for
+        every patient id in FILE; checks that the consultant then finds the first patient's reports.
+        Prints $BENCH_LOGINS with the consultant added.
+    python bench-records-prep.py token --identity URL --as technologist|doctor|consultant
         logs in as that account of $BENCH_LOGINS; prints the access token
+    python bench-records-prep.py service-token --identity URL
+        client_credentials for the stack's script client ($SERVICE_CLIENT_ID, $SERVICE_CLIENT_SECRET,
+        which may ask consent for decisions); prints the access token
     python bench-records-prep.py count --records URL
         prints how many DiagnosticReports the caller of $BENCH_AUTH ("Bearer …", the doctor: every
         bench patient is theirs) sees (_summary=count)
@@ -32,12 +41,14 @@ Exit status 1 with a message on stderr when a check fails.
 """
 
 import argparse
+import base64
 import concurrent.futures
 import json
 import os
 import secrets
 import string
 import sys
+import time
 import urllib.parse
 
 from benchlib import Failed, call, describe, local_url, login
@@ -203,8 +214,75 @@ def cmd_setup(args):
     print(json.dumps({
         "technologist": {"username": tech_user, "password": tech_pw},
         "doctor": {"username": doctor_user, "password": doctor_pw},
+        "receptionist": {"username": reception_user, "password": reception_pw},
         "practitioner": practitioner,
     }, separators=(",", ":")))
+
+
+def consent(patient_id, actor):
+    """A privacy Consent: the patient grants `actor` access to all their reports."""
+    coding = lambda system, code: {"coding": [{"system": system, "code": code}]}
+    return {
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": coding("http://terminology.hl7.org/CodeSystem/consentscope", "patient-privacy"),
+        "category": [coding("http://loinc.org", "59284-0")],
+        "patient": {"reference": f"Patient/{patient_id}"},
+        "policyRule": coding("http://terminology.hl7.org/CodeSystem/v3-ActCode", "OPTIN"),
+        "provision": {
+            "type": "permit",
+            "actor": [{"role": coding("http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "IRCP"),
+                       "reference": {"reference": actor}}],
+            "action": [coding("http://terminology.hl7.org/CodeSystem/consentaction", "access")],
+        },
+    }
+
+
+def cmd_consent_setup(args):
+    identity, records, consent_url = local_url(args.identity), local_url(args.records), local_url(args.consent)
+    logins = json.loads(env("BENCH_LOGINS"))
+    with open(args.patients, encoding="utf-8") as f:
+        patients = [line.strip() for line in f if line.strip()]
+    admin = login_token(identity, env("ADMIN_USER"), env("ADMIN_PASSWORD"))
+    try:
+        consultant_ref = "Practitioner/" + create(records, admin, {
+            "resourceType": "Practitioner", "name": [{"family": "Consultant", "given": ["Bench"]}]})
+    except Failed as e:
+        die(f"the admin could not create a Practitioner: {e}")
+    user, password = create_account(identity, admin, "doctor", consultant_ref)
+    reception = login_token(identity, logins["receptionist"]["username"], logins["receptionist"]["password"])
+    with concurrent.futures.ThreadPoolExecutor(PATIENT_WORKERS) as pool:
+        for future in [pool.submit(create, consent_url, reception, consent(p, consultant_ref)) for p in patients]:
+            try:
+                future.result()
+            except Failed as e:
+                pool.shutdown(cancel_futures=True)
+                die(f"the receptionist could not record a Consent: {e}")
+    consultant = login_token(identity, user, password)
+    deadline = time.monotonic() + 10   # records' grant cache bound (CONSENT_CACHE_SECONDS) and more
+    while True:
+        bundle, _ = search(records, consultant, patients[0])
+        if bundle.get("entry"):
+            break
+        if time.monotonic() > deadline:
+            die(f"the consultant sees none of Patient/{patients[0]}'s reports although the patient granted access")
+        time.sleep(0.5)
+    logins["consultant"] = {"username": user, "password": password}
+    logins["consultant_practitioner"] = consultant_ref
+    print(json.dumps(logins, separators=(",", ":")))
+
+
+def client_credentials(identity):
+    basic = base64.b64encode(f"{env('SERVICE_CLIENT_ID')}:{env('SERVICE_CLIENT_SECRET')}".encode()).decode()
+    status, _, answer = call("POST", identity + "/auth/token", b"grant_type=client_credentials",
+                             {"Authorization": "Basic " + basic, "Content-Type": "application/x-www-form-urlencoded"})
+    if status != 200:
+        die("client_credentials failed: " + describe("POST", identity + "/auth/token", status, answer))
+    return json.loads(answer)["access_token"]
+
+
+def cmd_service_token(args):
+    print(client_credentials(local_url(args.identity)))
 
 
 def account_login(role):
@@ -255,15 +333,8 @@ def cmd_search_check(args):
 
 
 def cmd_ledger_wait(args):
-    import base64
-    import time
     identity, ledger = local_url(args.identity), local_url(args.ledger)
-    basic = base64.b64encode(f"{env('SERVICE_CLIENT_ID')}:{env('SERVICE_CLIENT_SECRET')}".encode()).decode()
-    status, _, answer = call("POST", identity + "/auth/token", b"grant_type=client_credentials",
-                             {"Authorization": "Basic " + basic, "Content-Type": "application/x-www-form-urlencoded"})
-    if status != 200:
-        die("client_credentials failed: " + describe("POST", identity + "/auth/token", status, answer))
-    headers = bearer(json.loads(answer)["access_token"], "application/json")
+    headers = bearer(client_credentials(identity), "application/json")
     run = secrets.token_hex(8)
     took = []
     for i in range(args.n):
@@ -290,7 +361,14 @@ def main():
     p.add_argument("--seed-out", required=True)
     p = sub.add_parser("token")
     p.add_argument("--identity", required=True)
-    p.add_argument("--as", dest="role", choices=("technologist", "doctor"), required=True)
+    p.add_argument("--as", dest="role", choices=("technologist", "doctor", "consultant"), required=True)
+    p = sub.add_parser("service-token")
+    p.add_argument("--identity", required=True)
+    p = sub.add_parser("consent-setup")
+    p.add_argument("--identity", required=True)
+    p.add_argument("--records", required=True)
+    p.add_argument("--consent", required=True)
+    p.add_argument("--patients", required=True)
     p = sub.add_parser("count")
     p.add_argument("--records", required=True)
     p = sub.add_parser("ledger-wait")
@@ -302,7 +380,8 @@ def main():
     p.add_argument("--patient", required=True)
     args = ap.parse_args()
     {"setup": cmd_setup, "token": cmd_token, "count": cmd_count, "ledger-wait": cmd_ledger_wait,
-     "search-check": cmd_search_check}[args.cmd](args)
+     "search-check": cmd_search_check, "consent-setup": cmd_consent_setup,
+     "service-token": cmd_service_token}[args.cmd](args)
 
 
 if __name__ == "__main__":

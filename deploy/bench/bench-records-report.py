@@ -97,6 +97,30 @@ if "seed_json" in R or "seed_ok" in R:
         "–",
     ])
 
+# e. consent
+if "decide_json" in R or "decide_ok" in R:
+    dc, st = js("decide"), js("consent_static")
+    rows.append([
+        f"e. consent decisions (POST /decisions, {conns} connections, {R.get('consent_patients', '?')} consents)",
+        f"{rate(dc['rps'])} decisions/s ({latencies(dc)})" if dc else FAILED,
+        f"consent GET /health/live {rate(st['rps'])}/s ({latencies(st)})" if st else FAILED,
+        ratio(dc["rps"] / st["rps"]) if dc and st else "–",
+        "–",
+    ])
+for name, base, label in (("read_consent", "read_assigned", f"read by id, {conns} connections, {int(num('consent_read_ids') or 0):,} ids"),
+                          ("search_consent", "search", f"search as in c., {sconns} connections"),
+                          ("search1_consent", "search1", "search as in c., 1 connection")):
+    if f"{name}_json" not in R and f"{name}_ok" not in R:
+        continue
+    with_consent, without = js(name), js(base)
+    rows.append([
+        f"   e. {label}: by consent (consultant) vs assigned doctor",
+        f"p99 {ms(with_consent['p99_ms'])}, p50 {ms(with_consent['p50_ms'])} ({rate(with_consent['rps'])}/s)" if with_consent else FAILED,
+        f"assigned: p99 {ms(without['p99_ms'])}, p50 {ms(without['p50_ms'])} ({rate(without['rps'])}/s)" if without else FAILED,
+        f"{with_consent['p99_ms'] - without['p99_ms']:+,.2f} ms (p99)" if with_consent and without else "–",
+        "–",
+    ])
+
 out = []
 p = out.append
 p("")
@@ -151,7 +175,10 @@ p("")
 phases = [("baseline_insert", "baseline ¹ (pgbench)"), ("baseline_read", "baseline ² (pgbench)"),
           ("baseline_search", "baseline ³ (pgbench)"), ("baseline_search1", "baseline ⁴ (pgbench)"),
           ("create", "a. creates (wrk)"), ("read", "b. reads (wrk)"), ("verify", "d. $verify (wrk)"), ("seed", "seeding (wrk)"),
-          ("search", "c. search (wrk)"), ("search1", "c. search, 1 connection (wrk)")]
+          ("search", "c. search (wrk)"), ("search1", "c. search, 1 connection (wrk)"),
+          ("decide", "e. consent decisions (wrk)"), ("consent_static", "e. consent /health/live (wrk)"),
+          ("read_assigned", "e. reads, assigned doctor (wrk)"), ("read_consent", "e. reads, by consent (wrk)"),
+          ("search_consent", "e. search, by consent (wrk)"), ("search1_consent", "e. search, by consent, 1 connection (wrk)")]
 cpu_rows = []
 for key, label in phases:
     if f"cpu_{key}" not in R:

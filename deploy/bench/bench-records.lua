@@ -4,10 +4,11 @@
 -- (the first one's status is reported), so a broken run cannot report a fast number.
 --
 -- Env:
---   BENCH_MODE           create | read | verify | search
+--   BENCH_MODE           create | read | verify | search | decide | static
 --   BENCH_AUTH           Authorization header value ("Bearer …")
 --   BENCH_THREADS        the -t of this run: thread i uses only its own slice of the lists below
---   create: POST /fhir/DiagnosticReport, status preliminary, a valid report (~1 KB) per request
+--   create: POST /fhir/DiagnosticReport, a valid report (~1 KB) per request
+--   BENCH_STATUS         the reports' status (create; default preliminary, a technologist's)
 --   BENCH_PATIENTS_FILE  one Patient id per line: the subjects, rotated (create, search)
 --   BENCH_PERFORMER      reference of the performer, e.g. Practitioner/123 (create)
 --   BENCH_PREFIX         unique per run: the reports' identifiers are PREFIX-thread-counter (create)
@@ -18,6 +19,9 @@
 --   read: GET /fhir/DiagnosticReport/{id}, 200
 --   BENCH_IDS_FILE       one DiagnosticReport id per line, rotated
 --   search: GET /fhir/DiagnosticReport?patient={id}&_count=20, 200 with a searchset Bundle
+--   decide: POST /decisions (consent) {"actor": BENCH_ACTOR, "patient": "Patient/{id}", "action":
+--           "read"}, rotating over BENCH_PATIENTS_FILE; 200 with "permit"
+--   static: GET /health/live, 200 (the same HTTP server's cheapest answer: a baseline)
 --
 -- Read and search requests are built once in init(), one per id of the thread's slice, each
 -- thread starting at a random place in its slice; create bodies are built per request (each
@@ -71,6 +75,7 @@ local limit
 local done_dir
 local counter = 0
 local collect = false
+local status_text
 
 -- Globals (not local): done() reads them per thread with thread:get().
 n_ok = 0
@@ -117,6 +122,7 @@ function init(args)
       done_dir = env("BENCH_DONE_DIR", nil)
       if limit and not done_dir then error("BENCH_DONE_DIR is required with BENCH_LIMIT") end
       collect = env("BENCH_IDS_OUT", nil) ~= nil
+      status_text = env("BENCH_STATUS", "preliminary")
       for i = 1, 64 do texts[i] = sentence(80) end   -- about 500 characters each
       nreq = #patients
    elseif mode == "read" then
@@ -137,8 +143,22 @@ function init(args)
       for _, id in ipairs(slice(lines(env("BENCH_PATIENTS_FILE", "")), "BENCH_PATIENTS_FILE")) do
          prepared[#prepared + 1] = wrk.format("GET", "/fhir/DiagnosticReport?patient=" .. id .. "&_count=20", headers)
       end
+   elseif mode == "decide" then
+      expect_status = 200
+      expect_body = '"permit"'
+      headers["Accept"] = "application/json"
+      headers["Content-Type"] = "application/json"
+      local actor = env("BENCH_ACTOR", nil)
+      if not actor then error("BENCH_ACTOR is required for decide") end
+      for _, id in ipairs(slice(lines(env("BENCH_PATIENTS_FILE", "")), "BENCH_PATIENTS_FILE")) do
+         local body = string.format('{"actor":"%s","patient":"Patient/%s","action":"read"}', actor, id)
+         prepared[#prepared + 1] = wrk.format("POST", "/decisions", headers, body)
+      end
+   elseif mode == "static" then
+      expect_status = 200
+      prepared[1] = wrk.format("GET", "/health/live", {})
    else
-      error("BENCH_MODE must be create, read, verify or search")
+      error("BENCH_MODE must be create, read, verify, search, decide or static")
    end
    if #prepared > 0 then
       nreq = #prepared
@@ -151,13 +171,13 @@ local function report_body()
    local code = codes[math.random(1, #codes)]
    local day = os.time() - math.random(0, 365 * 86400)
    return string.format(
-      '{"resourceType":"DiagnosticReport","status":"preliminary",' ..
+      '{"resourceType":"DiagnosticReport","status":"%s",' ..
       '"identifier":[{"system":"urn:medledger:bench","value":"%s-%d-%d"}],' ..
       '"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0074","code":"%s"}]}],' ..
       '"code":{"coding":[{"system":"http://loinc.org","code":"%s","display":"%s"}],"text":"%s"},' ..
       '"subject":{"reference":"Patient/%s"},"effectiveDateTime":"%s","issued":"%s",' ..
       '"performer":[{"reference":"%s"}],"conclusion":"%s"}',
-      prefix, tid or 0, counter, code[3], code[1], code[2], code[2],
+      status_text, prefix, tid or 0, counter, code[3], code[1], code[2], code[2],
       patients[math.random(1, #patients)], os.date("!%Y-%m-%dT%H:%M:%SZ", day),
       os.date("!%Y-%m-%dT%H:%M:%S.000Z", day + 3600), performer, texts[math.random(1, #texts)])
 end
