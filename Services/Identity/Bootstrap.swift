@@ -24,7 +24,7 @@ enum Bootstrap {
             var event = IdentityAuditEvent(kind: .accountCreated, agent: AuditAgent(username: "MEDLEDGER_ADMIN_USER", address: "local"))
             event.detail = "bootstrap admin created from the configuration"
             event.subjectUserID = created.id
-            event.entity = (AuditEventBuilder.userSystem, created.id.uuidString.lowercased(), created.username)
+            event.entity = (AuditEventParts.userSystem, created.id.uuidString.lowercased(), created.username)
             try await AuditOutbox.record(event, on: connection, logger: logger)
             logger.notice("created the bootstrap admin", metadata: ["username": "\(created.username)"])
         }

@@ -1,5 +1,6 @@
 public import Configuration
 import Foundation
+import HTTPTypes
 public import Hummingbird
 import Logging
 import MedLedgerCore
@@ -42,7 +43,12 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
     fhir.addRoutes(VerifyController(deps: deps).endpoints)
     fhir.addRoutes(VerifyAllController(deps: deps).endpoints)
     fhir.addRoutes(EraseController(deps: deps).endpoints)
-    FHIRMethodGuard.register(on: fhir)
+    MethodGuard.register(
+        on: fhir,
+        paths: [
+            ("{type}", [.get, .post]), ("{type}/_search", [.post]), ("{type}/_history", [.get]), ("{type}/{id}", [.get, .put, .delete]),
+            ("{type}/{id}/_history", [.get]), ("{type}/{id}/_history/{vid}", [.get]), ("metadata", [.get]),
+        ])
 
     var app = Application(
         router: router,

@@ -64,14 +64,6 @@ struct RecordsConfig: Sendable {
     var binaryJSONMaxBytes: Int { binaryMaxBytes / 3 * 4 + 64 * 1024 }
 }
 
-extension String {
-    func trimmingSuffix(_ suffix: String) -> String {
-        var text = self
-        while text.hasSuffix(suffix) { text.removeLast(suffix.count) }
-        return text
-    }
-}
-
 extension RecordsConfig {
     /// `POST /entries`, answering once a signed checkpoint covers the entries (with their proofs).
     var ledgerEntriesURL: URL {

@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 
 /// Writes a Bundle's bytes directly, putting each resource's stored bytes in as they are: no
 /// re-parse, and what a search returns is byte for byte what vread serves.
@@ -38,6 +38,26 @@ package struct BundleWriter {
             append(value.serialized())
         }
         append("}")
+    }
+
+    /// One entry of a history Bundle: a version (`resource` nil for a deletion) and the
+    /// interaction that made it, as FHIR http.html "history" shows them.
+    package mutating func historyEntry(fullUrl: String, resource: [UInt8]?, type: String, id: String, version: Int, lastUpdated: Date) {
+        let deleted = resource == nil
+        let method = deleted ? "DELETE" : version == 1 ? "POST" : "PUT"
+        let status = deleted ? "204 No Content" : version == 1 ? "201 Created" : "200 OK"
+        entry(
+            fullUrl: fullUrl, resource: resource,
+            extra: [
+                ("request", .object([("method", .string(method)), ("url", .string(method == "POST" ? type : "\(type)/\(id)"))])),
+                (
+                    "response",
+                    .object([
+                        ("status", .string(status)), ("etag", .string("W/\"\(version)\"")),
+                        ("lastModified", .string(FHIRDate.instantText(lastUpdated))),
+                    ])
+                ),
+            ])
     }
 
     package mutating func finish() -> [UInt8] {

@@ -117,6 +117,17 @@ package enum FHIRHTTP {
         return String(buffer: try await request.body.collect(upTo: limit))
     }
 
+    /// The body as a JSON object of resource type `type` (400 malformed, 413 over `limit`, 422
+    /// another type).
+    package static func resourceBody(_ request: Request, type: String, limit: Int) async throws -> JSONValue {
+        let resource = try await request.jsonBody(limit: limit)
+        guard resource.isObject else { throw Problem.badRequest("the body must be a JSON object (a FHIR resource)") }
+        guard resource["resourceType"]?.stringValue == type else {
+            throw Problem.invalidResource([FHIRIssue(code: "invalid", diagnostics: "resourceType must be \(type) at this URL", expression: "\(type).resourceType")])
+        }
+        return resource
+    }
+
     package static func jsonResponse(_ bytes: [UInt8]) -> Response {
         Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }

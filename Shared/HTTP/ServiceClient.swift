@@ -32,34 +32,38 @@ public struct ServiceClient: Sendable {
 
     /// POSTs `body` and returns the parsed JSON answer of a 2xx response; anything else throws.
     public func post(_ url: URL, json body: JSONValue, timeout: TimeAmount, logger: Logger) async throws -> JSONValue {
-        try await send(.POST, url, body: body.serialized(), timeout: timeout)
+        let bytes = body.serialized()
+        let (status, answer) = try await send(url, timeout: timeout, limit: 64 << 20) { request in
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: bytes))
+        }
+        guard (200..<300).contains(status) else {
+            throw CallError(status: status, description: "\(url.path) answered \(status): \(String(buffer: answer).prefix(300))")
+        }
+        return try JSONParser.parse(answer.readableBytesView)
     }
 
-    /// GETs `url` with the service's token and returns the parsed JSON answer of a 2xx response.
-    public func getJSON(_ url: URL, timeout: TimeAmount, logger: Logger) async throws -> JSONValue {
-        try await send(.GET, url, body: nil, timeout: timeout)
+    /// GETs `url` with the service token and returns the answer whatever its status: to the
+    /// caller a 404 may be an answer (it does not exist), not a failure.
+    public func authorizedGet(_ url: URL, timeout: TimeAmount, limit: Int = 1 << 20) async throws -> (status: Int, body: ByteBuffer) {
+        try await send(url, timeout: timeout, limit: limit) { $0.headers.add(name: "Accept", value: "application/json, application/fhir+json") }
     }
 
-    private func send(_ method: HTTPMethod, _ url: URL, body: [UInt8]?, timeout: TimeAmount) async throws -> JSONValue {
+    /// Sends the request `prepare` shapes with the service token; once more with a fresh token
+    /// after a 401.
+    private func send(_ url: URL, timeout: TimeAmount, limit: Int, _ prepare: (inout HTTPClientRequest) -> Void) async throws -> (status: Int, body: ByteBuffer) {
         for attempt in 0..<2 {
             var request = HTTPClientRequest(url: url.absoluteString)
-            request.method = method
             request.headers.add(name: "Authorization", value: "Bearer \(try await tokens.token())")
-            request.headers.add(name: "Accept", value: "application/json")
-            if let body {
-                request.headers.add(name: "Content-Type", value: "application/json")
-                request.body = .bytes(ByteBuffer(bytes: body))
-            }
+            prepare(&request)
             let response = try await httpClient.execute(request, timeout: timeout)
-            let answer = try await response.body.collect(upTo: 64 << 20)
+            let answer = try await response.body.collect(upTo: limit)
             if response.status.code == 401, attempt == 0 {
                 await tokens.invalidate()
                 continue
             }
-            guard (200..<300).contains(response.status.code) else {
-                throw CallError(status: Int(response.status.code), description: "\(url.path) answered \(response.status.code): \(String(buffer: answer).prefix(300))")
-            }
-            return try JSONParser.parse(answer.readableBytesView)
+            return (Int(response.status.code), answer)
         }
         throw CallError(status: 401, description: "\(url.path) refused a freshly issued service token")
     }

@@ -17,9 +17,9 @@ struct AuditAgent: Sendable {
         var who: [(key: String, value: JSONValue)] = []
         if let fhirUser { who.append(("reference", .string(fhirUser))) }
         if let userID {
-            who.append(("identifier", .object([("system", .string(AuditEventBuilder.userSystem)), ("value", .string(userID.uuidString.lowercased()))])))
+            who.append(("identifier", .object([("system", .string(AuditEventParts.userSystem)), ("value", .string(userID.uuidString.lowercased()))])))
         } else if let clientID {
-            who.append(("identifier", .object([("system", .string(AuditEventBuilder.clientSystem)), ("value", .string(clientID))])))
+            who.append(("identifier", .object([("system", .string(AuditEventParts.clientSystem)), ("value", .string(clientID))])))
         }
         var members: [(key: String, value: JSONValue)] = []
         if !who.isEmpty {
@@ -75,11 +75,8 @@ struct IdentityAuditEvent: Sendable {
 }
 
 enum AuditEventBuilder {
-    static let dicom = "http://dicom.nema.org/resources/ontology/DCM"
-    static let userSystem = "urn:medledger:identity:user"
-    static let clientSystem = "urn:medledger:identity:client"
-
     static func resource(_ event: IdentityAuditEvent, recorded: Date) -> JSONValue {
+        let (coding, dicom) = (AuditEventParts.coding, AuditEventParts.dicom)
         let authentication: Bool
         let subtype: JSONValue
         let action: String
@@ -89,9 +86,9 @@ enum AuditEventBuilder {
         case .logout:
             (authentication, action, subtype) = (true, "E", coding(dicom, "110123", "Logout"))
         case .accountCreated, .clientCreated:
-            (authentication, action, subtype) = (false, "C", coding("http://hl7.org/fhir/restful-interaction", "create", "create"))
+            (authentication, action, subtype) = (false, "C", AuditEventParts.restfulInteraction("create"))
         case .accountChanged, .clientChanged, .passwordChanged:
-            (authentication, action, subtype) = (false, "U", coding("http://hl7.org/fhir/restful-interaction", "update", "update"))
+            (authentication, action, subtype) = (false, "U", AuditEventParts.restfulInteraction("update"))
         }
         var members: [(key: String, value: JSONValue)] = [
             ("resourceType", .string("AuditEvent")),
@@ -103,16 +100,7 @@ enum AuditEventBuilder {
         ]
         members.append(("outcomeDesc", .string(event.detail ?? event.kind.rawValue)))
         members.append(("agent", .array([event.agent.json])))
-        members.append(
-            (
-                "source",
-                .object([
-                    ("site", .string("medledger-identity")),
-                    ("observer", .object([("display", .string("medledger-identity"))])),
-                    ("type", .array([coding("http://terminology.hl7.org/CodeSystem/security-source-type", "6", "Security Server")])),
-                ])
-            )
-        )
+        members.append(("source", AuditEventParts.source(site: "medledger-identity", type: ("6", "Security Server"))))
         var details: [JSONValue] = [.object([("type", .string("event")), ("valueString", .string(event.kind.rawValue))])]
         if let sessionID = event.sessionID {
             details.append(.object([("type", .string("session")), ("valueString", .string(sessionID.uuidString.lowercased()))]))
@@ -125,7 +113,7 @@ enum AuditEventBuilder {
             var what: [(key: String, value: JSONValue)] = [("identifier", .object([("system", .string(target.system)), ("value", .string(target.id))]))]
             if let display = target.display { what.append(("display", .string(display))) }
             entity.append(("what", .object(what)))
-            let isClient = target.system == clientSystem
+            let isClient = target.system == AuditEventParts.clientSystem
             entity.append(
                 ("type", coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", isClient ? "2" : "1", isClient ? "System Object" : "Person"))
             )
@@ -133,10 +121,6 @@ enum AuditEventBuilder {
         entity.append(("detail", .array(details)))
         members.append(("entity", .array([.object(entity)])))
         return .object(members)
-    }
-
-    static func coding(_ system: String, _ code: String, _ display: String) -> JSONValue {
-        .object([("system", .string(system)), ("code", .string(code)), ("display", .string(display))])
     }
 }
 

@@ -126,7 +126,7 @@ struct ClientsController {
         context: ServiceRequestContext
     ) async throws {
         var event = IdentityAuditEvent(kind: kind, agent: .user(caller.user, address: context.clientAddress))
-        event.entity = (AuditEventBuilder.clientSystem, client.id, client.name)
+        event.entity = (AuditEventParts.clientSystem, client.id, client.name)
         event.sessionID = caller.session
         event.changes = changes
         try await AuditOutbox.record(event, on: connection, logger: context.logger)

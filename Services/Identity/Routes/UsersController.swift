@@ -48,7 +48,7 @@ struct UsersController {
             _ = try await UserStore.update(caller.user.id, changes, on: connection, logger: context.logger)
             var event = IdentityAuditEvent(kind: .passwordChanged, agent: .user(caller.user, address: context.clientAddress))
             event.subjectUserID = caller.user.id
-            event.entity = (AuditEventBuilder.userSystem, caller.user.id.uuidString.lowercased(), caller.user.username)
+            event.entity = (AuditEventParts.userSystem, caller.user.id.uuidString.lowercased(), caller.user.username)
             event.changes = ["password"]
             try await AuditOutbox.record(event, on: connection, logger: context.logger)
         }
@@ -197,7 +197,7 @@ struct UsersController {
     ) async throws {
         var event = IdentityAuditEvent(kind: kind, agent: .user(caller.user, address: context.clientAddress))
         event.subjectUserID = target.id
-        event.entity = (AuditEventBuilder.userSystem, target.id.uuidString.lowercased(), target.username)
+        event.entity = (AuditEventParts.userSystem, target.id.uuidString.lowercased(), target.username)
         event.sessionID = caller.session
         event.changes = changes
         try await AuditOutbox.record(event, on: connection, logger: context.logger)

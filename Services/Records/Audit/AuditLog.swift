@@ -19,21 +19,20 @@ actor AuditLog {
         self.logger = logger
     }
 
-    static func row(_ event: RecordsAuditEvent) -> (key: String, event: String) {
-        ("records-" + UUID().uuidString.lowercased(), String(decoding: event.resource(recorded: Date()).serialized(), as: UTF8.self))
+    static func row(_ event: RecordsAuditEvent) -> AuditOutboxRow {
+        AuditOutboxRow(service: "records", event: event.resource(recorded: Date()))
     }
 
     /// Inside a write's transaction.
     static func record(_ event: RecordsAuditEvent, on connection: PostgresConnection, logger: Logger) async throws {
-        let (key, json) = row(event)
-        try await connection.query("INSERT INTO audit_outbox (idempotency_key, event) VALUES (\(key), \(json))", logger: logger)
+        try await row(event).insert(on: connection, logger: logger)
     }
 
     /// For reads: returns once the event is committed.
     func record(_ event: RecordsAuditEvent) async throws {
-        let (key, json) = Self.row(event)
+        let row = Self.row(event)
         try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-            pending.append((key, json, done))
+            pending.append((row.key, row.event, done))
             if !flushing {
                 flushing = true
                 Task { await self.flush() }

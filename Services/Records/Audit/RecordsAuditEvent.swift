@@ -41,16 +41,14 @@ struct RecordsAuditEvent: Sendable {
 
     /// The operation by its canonical name (as the CapabilityStatement lists `$verify`).
     private var operationCoding: [JSONValue] {
-        operation.map { [coding("https://medledger.dev/fhir/OperationDefinition", $0, "$" + $0)] } ?? []
+        operation.map { [AuditEventParts.coding("https://medledger.dev/fhir/OperationDefinition", $0, "$" + $0)] } ?? []
     }
-
-    static let dicom = "http://dicom.nema.org/resources/ontology/DCM"
 
     func resource(recorded: Date) -> JSONValue {
         var members: [(key: String, value: JSONValue)] = [
             ("resourceType", .string("AuditEvent")),
-            ("type", coding("http://terminology.hl7.org/CodeSystem/audit-event-type", "rest", "RESTful Operation")),
-            ("subtype", .array([coding("http://hl7.org/fhir/restful-interaction", kind.rawValue, kind.rawValue)] + operationCoding)),
+            ("type", AuditEventParts.restType),
+            ("subtype", .array([AuditEventParts.restfulInteraction(kind.rawValue)] + operationCoding)),
             ("action", .string(kind.action)),
             ("recorded", .string(FHIRDate.instantText(recorded))),
             ("outcome", .string(alarm != nil ? "8" : failure == nil ? "0" : "4")),
@@ -60,71 +58,21 @@ struct RecordsAuditEvent: Sendable {
         } else if let failure {
             members.append(("outcomeDesc", .string("answered \(failure)")))
         }
-        members.append(("agent", .array([agent])))
-        members.append(
-            (
-                "source",
-                .object([
-                    ("site", .string("medledger-records")),
-                    ("observer", .object([("display", .string("medledger-records"))])),
-                    ("type", .array([coding("http://terminology.hl7.org/CodeSystem/security-source-type", "4", "Application Server")])),
-                ])
-            ))
+        members.append(("agent", .array([caller.auditAgent])))
+        members.append(("source", AuditEventParts.source(site: "medledger-records", type: ("4", "Application Server"))))
         var entities: [JSONValue] = []
-        if let entity {
-            entities.append(
-                .object([
-                    ("what", .object([("reference", .string(entity))])),
-                    ("type", coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "2", "System Object")),
-                    ("role", coding("http://terminology.hl7.org/CodeSystem/object-role", "4", "Domain Resource")),
-                ]))
-        }
+        if let entity { entities.append(AuditEventParts.resourceEntity(entity)) }
         if let query {
             entities.append(
                 .object([
-                    ("type", coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "2", "System Object")),
-                    ("role", coding("http://terminology.hl7.org/CodeSystem/object-role", "24", "Query")),
+                    ("type", AuditEventParts.coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "2", "System Object")),
+                    ("role", AuditEventParts.coding("http://terminology.hl7.org/CodeSystem/object-role", "24", "Query")),
                     ("description", .string(type)),
                     ("query", .string(Array(query.utf8).base64String)),
                 ]))
         }
-        if let patient {
-            entities.append(
-                .object([
-                    ("what", .object([("reference", .string("Patient/\(patient)"))])),
-                    ("type", coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "1", "Person")),
-                    ("role", coding("http://terminology.hl7.org/CodeSystem/object-role", "1", "Patient")),
-                ]))
-        }
+        if let patient { entities.append(AuditEventParts.patientEntity("Patient/\(patient)")) }
         if !entities.isEmpty { members.append(("entity", .array(entities))) }
         return .object(members)
-    }
-
-    private var agent: JSONValue {
-        var who: [(key: String, value: JSONValue)] = []
-        if let fhirUser = caller.fhirUser { who.append(("reference", .string(fhirUser))) }
-        let system = caller.isClient ? "urn:medledger:identity:client" : "urn:medledger:identity:user"
-        who.append(("identifier", .object([("system", .string(system)), ("value", .string(caller.subject))])))
-        return .object([
-            (
-                "type",
-                .object([
-                    (
-                        "coding",
-                        .array([
-                            coding("http://terminology.hl7.org/CodeSystem/extra-security-role-type", caller.isClient ? "datacollector" : "humanuser",
-                                caller.isClient ? "data collector" : "human user")
-                        ])
-                    )
-                ])
-            ),
-            ("who", .object(who)),
-            ("requestor", .bool(true)),
-            ("network", .object([("address", .string(caller.address)), ("type", .string("2"))])),
-        ])
-    }
-
-    private func coding(_ system: String, _ code: String, _ display: String) -> JSONValue {
-        .object([("system", .string(system)), ("code", .string(code)), ("display", .string(display))])
     }
 }

@@ -79,8 +79,12 @@ actor ConsentGrantCache {
         var components = URLComponents(url: consentURL.appendingPathComponent("grants"), resolvingAgainstBaseURL: false)!
         components.queryItems = [URLQueryItem(name: "actor", value: actor)]
         do {
-            let answer = try await client.getJSON(components.url!, timeout: Self.timeout, logger: logger)
-            guard let (grants, maxAge) = ConsentGrant.parseList(answer) else {
+            let (status, body) = try await client.authorizedGet(components.url!, timeout: Self.timeout)
+            guard status == 200 else {
+                logger.warning("consent refused the grant list; access by consent is refused until it answers", metadata: ["status": "\(status)"])
+                return nil
+            }
+            guard let (grants, maxAge) = ConsentGrant.parseList(try JSONParser.parse(body.readableBytesView)) else {
                 logger.error("consent's /grants answer does not have the contract's shape; refusing access by consent")
                 return nil
             }

@@ -22,24 +22,6 @@ enum CapabilityStatement {
             members.append(("operation", .array([.object([("name", .string("verify")), ("definition", .string(verifyOperation))])])))
             return .object(members)
         } + [provenance]
-        let security: JSONValue = .object([
-            ("extension", .array([
-                .object([
-                    ("url", .string("http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris")),
-                    ("extension", .array([.object([("url", .string("token")), ("valueUri", .string(issuer + "/auth/token"))])])),
-                ])
-            ])),
-            ("service", .array([
-                .object([
-                    ("coding", .array([
-                        .object([
-                            ("system", .string("http://terminology.hl7.org/CodeSystem/restful-security-service")), ("code", .string("SMART-on-FHIR")),
-                        ])
-                    ]))
-                ])
-            ])),
-            ("description", .string("Bearer access tokens from the MedLedger identity service (SMART v2 scopes); see .well-known/smart-configuration")),
-        ])
         return .object([
             ("resourceType", .string("CapabilityStatement")),
             ("status", .string("active")),
@@ -53,7 +35,7 @@ enum CapabilityStatement {
             ("rest", .array([
                 .object([
                     ("mode", .string("server")),
-                    ("security", security),
+                    ("security", CapabilityStatementParts.smartSecurity(issuer: issuer)),
                     ("resource", .array(resources)),
                 ])
             ])),
@@ -73,8 +55,8 @@ enum CapabilityStatement {
         (
             "searchParam",
             .array([
-                .object([("name", .string("target")), ("type", .string("reference"))]),
-                .object([("name", .string("patient")), ("type", .string("reference"))]),
+                CapabilityStatementParts.searchParam("target", type: "reference"),
+                CapabilityStatementParts.searchParam("patient", type: "reference"),
             ])
         ),
     ])
@@ -87,6 +69,6 @@ enum CapabilityStatement {
         case .date: type = "date"
         case .reference: type = "reference"
         }
-        return .object([("name", .string(parameter.name)), ("type", .string(type))])
+        return CapabilityStatementParts.searchParam(parameter.name, type: type)
     }
 }

@@ -62,7 +62,7 @@ struct ProvenanceController {
         let page = found.prefix(count)
         let base = "\(deps.base)/Provenance"
         func url(_ extra: [(name: String, value: String)]) -> String {
-            base + "?" + (applied + extra).map { SearchController.encode($0.name) + "=" + SearchController.encode($0.value) }.joined(separator: "&")
+            base + "?" + (applied + extra).map { SearchLinks.encode($0.name) + "=" + SearchLinks.encode($0.value) }.joined(separator: "&")
         }
         var links = [(relation: "self", url: url(filter.beforeSeq.map { [("_cursor", String($0))] } ?? []))]
         if found.count > count, let last = page.last { links.append(("next", url([("_cursor", String(last.seq))]))) }

@@ -28,7 +28,7 @@ struct ResourceController {
         try interaction.caller.require(.create, on: interaction.type)
         try FHIRHTTP.requireJSONBody(request)
         let limit = interaction.type == .binary ? deps.config.binaryJSONMaxBytes : deps.config.resourceMaxBytes
-        let resource = try await Self.resourceBody(request, type: interaction.type, limit: limit)
+        let resource = try await FHIRHTTP.resourceBody(request, type: interaction.type.rawValue, limit: limit)
         if interaction.type == .binary {
             return try await BinaryController(deps: deps).createJSON(resource, request: request, interaction: interaction)
         }
@@ -107,7 +107,7 @@ struct ResourceController {
         try FHIRHTTP.requireJSON(request)
         try interaction.caller.require(.update, on: interaction.type)
         try FHIRHTTP.requireJSONBody(request)
-        let resource = try await Self.resourceBody(request, type: interaction.type, limit: deps.config.resourceMaxBytes)
+        let resource = try await FHIRHTTP.resourceBody(request, type: interaction.type.rawValue, limit: deps.config.resourceMaxBytes)
         guard resource["id"]?.stringValue == id else {
             throw Problem.badRequest("the resource's id must be present and equal to the id in the URL (\(id))")
         }
@@ -167,18 +167,6 @@ struct ResourceController {
         return current
     }
 
-    /// The body as a JSON object of `type` (400 malformed, 413 too large, 422 wrong type).
-    static func resourceBody(_ request: Request, type: ResourceType, limit: Int) async throws -> JSONValue {
-        let resource = try await request.jsonBody(limit: limit)
-        guard resource.isObject else { throw Problem.badRequest("the body must be a JSON object (a FHIR resource)") }
-        guard resource["resourceType"]?.stringValue == type.rawValue else {
-            throw Problem.invalidResource([
-                FHIRIssue(code: "invalid", diagnostics: "resourceType must be \(type.rawValue) at this URL", expression: "\(type.rawValue).resourceType")
-            ])
-        }
-        return resource
-    }
-
     static func isJSONBody(_ request: Request) -> Bool {
         guard let header = request.headers[.contentType] else { return true }
         let type = header.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
@@ -189,9 +177,4 @@ struct ResourceController {
     static func prefersRaw(_ request: Request) -> Bool {
         !FHIRHTTP.acceptedTypes(request).contains { FHIRHTTP.jsonTypes.contains($0) }
     }
-}
-
-extension Caller {
-    /// What `author` records for a version this caller creates.
-    var author: String { fhirUser ?? (isClient ? "client/\(subject)" : "user/\(subject)") }
 }

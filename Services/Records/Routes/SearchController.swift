@@ -66,21 +66,10 @@ struct SearchController {
     }
 
     private func links(_ search: SearchRequest, page: SearchPage) -> [(relation: String, url: String)] {
-        let base = "\(deps.base)/\(search.type.rawValue)"
-        func url(_ extra: [(name: String, value: String)]) -> String {
-            let items = (search.applied + extra).map { Self.encode($0.name) + "=" + Self.encode($0.value) }
-            return items.isEmpty ? base : base + "?" + items.joined(separator: "&")
-        }
-        var selfExtra: [(name: String, value: String)] = []
-        if let cursor = search.cursor { selfExtra.append(("_cursor", cursor.text)) }
-        var links = [(relation: "self", url: url(selfExtra))]
-        if page.hasNext, let last = page.matches.last, let value = page.sortValues.last {
-            links.append(("next", url([("_cursor", SearchCursor(after: true, sortValue: value, id: last.id).text)])))
-        }
-        if page.hasPrevious, let first = page.matches.first, let value = page.sortValues.first {
-            links.append(("previous", url([("_cursor", SearchCursor(after: false, sortValue: value, id: first.id).text)])))
-        }
-        return links
+        let keys = Array(zip(page.sortValues, page.matches.map(\.id)))
+        return SearchLinks.searchset(
+            base: "\(deps.base)/\(search.type.rawValue)", applied: search.applied, cursor: search.cursor, page: (page.hasNext, page.hasPrevious),
+            first: keys.first.map { ($0.0, $0.1) }, last: keys.last.map { ($0.0, $0.1) })
     }
 
     func history(_ request: Request, context: ServiceRequestContext, id: String?) async throws -> Response {
@@ -116,38 +105,17 @@ struct SearchController {
         let page = Array(versions.prefix(count))
         let path = "\(deps.base)/\(interaction.type.rawValue)\(id.map { "/\($0)" } ?? "")/_history"
         var query = ["_count=\(count)"]
-        if let since = request.queryText("_since") { query.append("_since=" + Self.encode(since)) }
-        var links = [(relation: "self", url: path + "?" + (query + (request.queryText("_cursor").map { ["_cursor=" + Self.encode($0)] } ?? [])).joined(separator: "&"))]
+        if let since = request.queryText("_since") { query.append("_since=" + SearchLinks.encode(since)) }
+        var links = [(relation: "self", url: path + "?" + (query + (request.queryText("_cursor").map { ["_cursor=" + SearchLinks.encode($0)] } ?? [])).joined(separator: "&"))]
         if versions.count > count, let last = page.last {
             links.append(("next", path + "?" + (query + ["_cursor=" + SearchCursor(after: false, sortValue: last.seq, id: last.id).text]).joined(separator: "&")))
         }
         var bundle = BundleWriter(type: "history", total: nil, links: links)
         for stored in page {
-            let body = stored.deleted ? nil : try await resourceBytes(stored, interaction)
-            let method = stored.deleted ? "DELETE" : stored.version == 1 ? "POST" : "PUT"
-            let status = stored.deleted ? "204 No Content" : stored.version == 1 ? "201 Created" : "200 OK"
-            bundle.entry(
-                fullUrl: "\(deps.base)/\(stored.reference)", resource: body,
-                extra: [
-                    ("request", .object([("method", .string(method)), ("url", .string(method == "POST" ? stored.type.rawValue : stored.reference))])),
-                    (
-                        "response",
-                        .object([
-                            ("status", .string(status)), ("etag", .string("W/\"\(stored.version)\"")),
-                            ("lastModified", .string(FHIRDate.instantText(stored.lastUpdatedDate))),
-                        ])
-                    ),
-                ])
+            bundle.historyEntry(
+                fullUrl: "\(deps.base)/\(stored.reference)", resource: stored.deleted ? nil : try await resourceBytes(stored, interaction),
+                type: stored.type.rawValue, id: stored.id, version: stored.version, lastUpdated: stored.lastUpdatedDate)
         }
         return FHIRHTTP.jsonResponse(bundle.finish())
     }
-
-    static func encode(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .fhirQueryAllowed) ?? text
-    }
-}
-
-extension CharacterSet {
-    /// Unreserved characters plus those FHIR values use unescaped (`|`, `:`, `,`).
-    static let fhirQueryAllowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~|:,/")
 }

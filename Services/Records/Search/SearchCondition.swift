@@ -5,9 +5,8 @@ import MedLedgerCore
 /// One search parameter's values as SQL on a `resources` row aliased `r`: comma-separated
 /// values are ORed, the FHIR semantics of each kind (search.html) spelled out below.
 enum SearchCondition {
-    enum DatePrefix: String, CaseIterable {
-        case eq, ne, lt, gt, le, ge
-    }
+    /// The date prefixes records supports.
+    static let datePrefixes: Set<DateSearch.Prefix> = [.eq, .ne, .lt, .gt, .le, .ge]
 
     /// 400 for a value that cannot mean anything (a malformed date, an unknown prefix).
     static func validate(_ value: String, parameter: SearchParameter, modifier: String?) throws(Problem) {
@@ -18,16 +17,8 @@ enum SearchCondition {
         }
     }
 
-    static func dateValue(_ value: String) -> (prefix: DatePrefix, range: FHIRDateRange)? {
-        var text = Substring(value)
-        var prefix = DatePrefix.eq
-        if text.count > 2, let first = text.first, first.isLetter {
-            guard let known = DatePrefix(rawValue: String(text.prefix(2))) else { return nil }
-            prefix = known
-            text = text.dropFirst(2)
-        }
-        guard let range = FHIRDate.searchRange(String(text)) else { return nil }
-        return (prefix, range)
+    static func dateValue(_ value: String) -> (prefix: DateSearch.Prefix, range: FHIRDateRange)? {
+        DateSearch.value(value, allowed: datePrefixes)
     }
 
     static func sql(_ filter: SearchRequest.Filter, type: ResourceType, base: String, _ builder: inout SQLBuilder) -> String {
@@ -47,7 +38,7 @@ enum SearchCondition {
         case .lastUpdatedColumn:
             // A version's lastUpdated has millisecond precision: it covers [t, t + 1 ms).
             let alternatives = filter.values.compactMap(dateValue).map { value in
-                dateCondition(value.prefix, value.range, low: "r.last_updated", high: "(r.last_updated + 1000)", &builder)
+                DateSearch.condition(value.prefix, value.range, low: "r.last_updated", high: "(r.last_updated + 1000)", &builder)
             }
             return "(" + alternatives.joined(separator: " OR ") + ")"
         case .index:
@@ -85,7 +76,7 @@ enum SearchCondition {
             return "s.ref = \(builder.bind(target))"
         case .date:
             guard let (prefix, range) = dateValue(value) else { return "FALSE" }
-            return dateCondition(prefix, range, low: "s.low", high: "s.high", &builder)
+            return DateSearch.condition(prefix, range, low: "s.low", high: "s.high", &builder)
         }
     }
 
@@ -96,22 +87,6 @@ enum SearchCondition {
         if value.contains("://") { return value }
         if let target = parameter.targetType, FHIRReference.isValidID(value) { return "\(target.rawValue)/\(value)" }
         return nil
-    }
-
-    /// FHIR's date comparison between the target range [tl, th) and the search range [sl, sh):
-    /// `ge`/`le` match a target with any part at or after the search value's start / before its
-    /// end (as HAPI and the search spec's examples read them), `gt`/`lt` any part beyond it.
-    static func dateCondition(_ prefix: DatePrefix, _ range: FHIRDateRange, low tl: String, high th: String, _ builder: inout SQLBuilder) -> String {
-        let sl = builder.bind(Micros.of(range.low))
-        let sh = builder.bind(Micros.of(range.high))
-        switch prefix {
-        case .eq: return "(\(tl) >= \(sl) AND \(th) <= \(sh))"
-        case .ne: return "NOT (\(tl) >= \(sl) AND \(th) <= \(sh))"
-        case .gt: return "(\(th) > \(sh))"
-        case .lt: return "(\(tl) < \(sl))"
-        case .ge: return "(\(th) > \(sl))"
-        case .le: return "(\(tl) < \(sh))"
-        }
     }
 
     static func likeEscaped(_ text: String) -> String {

@@ -130,19 +130,3 @@ enum SearchIndexer {
         }
     }
 }
-
-/// Instants as whole microseconds since 1970, the unit of every time column.
-enum Micros {
-    static let minimum = Int64.min
-    static let maximum = Int64.max
-
-    static func of(_ date: Date) -> Int64 {
-        if date == .distantPast { return minimum }
-        if date == .distantFuture { return maximum }
-        return Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
-    }
-
-    static func date(_ micros: Int64) -> Date {
-        Date(timeIntervalSince1970: Double(micros) / 1_000_000)
-    }
-}

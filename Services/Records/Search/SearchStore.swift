@@ -37,42 +37,22 @@ enum SearchStore {
         }
         builder.append(" FROM resources r JOIN resource_versions v ON v.type = r.type AND v.id = r.id AND v.version = r.version WHERE ")
         builder.append(conditions(request, rule: rule, base: base, &builder))
-        // Walking backwards (a `previous` link) reverses the order; the page is put right after.
-        let backwards = request.cursor.map { !$0.after } ?? false
-        let descending = request.descending != backwards
-        if let cursor = request.cursor {
-            let comparison = descending ? "<" : ">"
-            builder.append(" AND (\(column), r.id) \(comparison) (\(builder.bind(cursor.sortValue)), \(builder.bind(cursor.id)))")
-        }
-        let direction = descending ? "DESC" : "ASC"
-        builder.append(" ORDER BY \(column) \(direction), r.id \(direction) LIMIT \(builder.bind(request.count + 1))")
-        var matches: [StoredVersion] = []
-        var sortValues: [Int64] = []
+        let paging = request.controls.paging
+        builder.append(paging.clauses(sort: column, id: "r.id", &builder))
+        var rows: [(StoredVersion, Int64)] = []
         var total: Int?
         for try await row in try await connection.query(builder.query, logger: logger) {
             let c = try row.decode((String, String, Int, Int64, Bool, String?, String?, String?, String, ByteBuffer?, Int64, Int64, Int?).self)
-            matches.append(try StoredVersion.make((c.0, c.1, c.2, c.3, c.4, c.5, c.6, c.7, c.8, c.9, c.10)))
-            sortValues.append(c.11)
+            rows.append((try StoredVersion.make((c.0, c.1, c.2, c.3, c.4, c.5, c.6, c.7, c.8, c.9, c.10)), c.11))
             total = c.12
         }
-        if request.includeTotal, matches.isEmpty {
+        if request.includeTotal, rows.isEmpty {
             // No row carried the total: without a cursor there is nothing to count.
             total = request.cursor == nil ? 0 : try await count(request, rule: rule, base: base, on: connection, logger: logger)
         }
-        let more = matches.count > request.count
-        if more {
-            matches.removeLast()
-            sortValues.removeLast()
-        }
-        if backwards {
-            matches.reverse()
-            sortValues.reverse()
-        }
+        let page = paging.page(rows)
         return SearchPage(
-            matches: matches, total: total,
-            hasNext: backwards ? true : more,
-            hasPrevious: backwards ? more : request.cursor != nil,
-            sortValues: sortValues)
+            matches: page.rows.map(\.0), total: total, hasNext: page.hasNext, hasPrevious: page.hasPrevious, sortValues: page.rows.map(\.1))
     }
 
     /// Ids of the live resources matching (for `If-None-Exist`), at most `limit`.

@@ -1,25 +1,4 @@
-import PostgresNIO
-
-/// A query put together from fixed fragments with every value bound (`$n`), for the searches
-/// whose shape depends on the request. Only literal SQL from this module goes into `sql`.
-struct SQLBuilder {
-    private(set) var sql = ""
-    private(set) var bindings = PostgresBindings()
-    private var count = 0
-
-    /// Binds a value and returns its placeholder.
-    mutating func bind(_ value: some PostgresDynamicTypeEncodable) -> String {
-        bindings.append(value, context: .default)
-        count += 1
-        return "$\(count)"
-    }
-
-    mutating func append(_ fragment: String) {
-        sql += fragment
-    }
-
-    var query: PostgresQuery { PostgresQuery(unsafeSQL: sql, binds: bindings) }
-}
+import MedLedgerCore
 
 extension AccessRule {
     /// The rule as a condition on a row of `resources` or `resource_versions` aliased `alias`.
