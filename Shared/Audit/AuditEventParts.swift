@@ -10,6 +10,9 @@ package enum AuditEventParts {
         .object([("system", .string(system)), ("code", .string(code)), ("display", .string(display))])
     }
 
+    /// The purpose of emergency access (v3-ActReason BTG).
+    package static let breakTheGlass = coding("http://terminology.hl7.org/CodeSystem/v3-ActReason", "BTG", "break the glass")
+
     /// The event type of a FHIR REST interaction; its subtype is `restfulInteraction(…)`.
     package static let restType = coding("http://terminology.hl7.org/CodeSystem/audit-event-type", "rest", "RESTful Operation")
 

@@ -161,6 +161,11 @@ def test_break_glass_lifecycle(records, consent, care, actors, rec_technologist,
     cl.wait_until(lambda: sees(records, other, care) == everything, cl.REVOCATION_BOUND + cl.POLL_SLACK, "break-glass access")
     grants = consent.grants(service_token(stack), other.fhir_user).json()["grants"]
     assert {"patient": patient.fhir_user, "scope": "all", "basis": f"break-glass/{session['id']}"}.items() <= grants[0].items()
+    assert cl.readable(records, "DiagnosticReport", care["draft"]["id"], other.token)
+    flagged = al.sql(stack["RECORDS_DATABASE_URL"],
+                     f"SELECT count(*) FROM audit_outbox WHERE event LIKE '%\"BTG\"%' AND event LIKE '%break-glass/{session['id']}%' "
+                     f"AND event LIKE '%DiagnosticReport/{care['draft']['id']}/_history/1%'")  # fmt: skip
+    assert int(flagged) >= 1, "a read under break-glass is not flagged in records' audit trail"
 
     # Shown to the patient.
     mine = consent.json("GET", "/break-glass", patient.token, params={"patient": patient.fhir_user})

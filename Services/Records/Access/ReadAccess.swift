@@ -21,6 +21,12 @@ struct ReadAccess: Sendable {
         return own == .none ? .granted(grants) : .anyOf([own, .granted(grants)])
     }
 
+    /// The break-glass session in force for this patient (its basis), for the audit trail.
+    func breakGlass(for patient: String?) -> String? {
+        guard let patient, case .grants(let grants)? = consent else { return nil }
+        return grants.first { $0.isBreakGlass && $0.patient == patient }?.basis
+    }
+
     /// Consent could not be asked: what the rule hides may be the caller's to read after all.
     var consentUnavailable: Bool { consent == .unavailable }
 

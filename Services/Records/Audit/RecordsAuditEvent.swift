@@ -38,6 +38,9 @@ struct RecordsAuditEvent: Sendable {
     var failure: Int? = nil
     /// A tamper alarm (outcome 8, serious failure): what `$verify` found wrong.
     var alarm: String? = nil
+    /// The break-glass session (`break-glass/…`) in force for the patient: the read is flagged
+    /// as emergency access, which the patient's audit view shows.
+    var breakGlass: String? = nil
 
     /// The operation by its canonical name (as the CapabilityStatement lists `$verify`).
     private var operationCoding: [JSONValue] {
@@ -57,6 +60,9 @@ struct RecordsAuditEvent: Sendable {
             members.append(("outcomeDesc", .string(alarm)))
         } else if let failure {
             members.append(("outcomeDesc", .string("answered \(failure)")))
+        }
+        if let breakGlass {
+            members.append(("purposeOfEvent", .array([.object([("coding", .array([AuditEventParts.breakTheGlass])), ("text", .string(breakGlass))])])))
         }
         members.append(("agent", .array([caller.auditAgent])))
         members.append(("source", AuditEventParts.source(site: "medledger-records", type: ("4", "Application Server"))))

@@ -83,7 +83,9 @@ struct BinaryController {
                 throw Problem(.gone, "Binary/\(id) was erased")
             }
             let contentType = (try? JSONParser.parse(body))?["contentType"]?.stringValue ?? "application/octet-stream"
-            try await deps.audit.record(interaction.event(.read, entity: stored.versionReference, patient: stored.patient))
+            var event = interaction.event(.read, entity: stored.versionReference, patient: stored.patient)
+            event.breakGlass = access.breakGlass(for: stored.patient)
+            try await deps.audit.record(event)
             var headers = FHIRHTTP.versionHeaders(stored, base: deps.base, location: false)
             headers[.contentType] = contentType
             headers[.contentDisposition] = "attachment"

@@ -69,7 +69,9 @@ struct ResourceController {
             guard let stored else { throw access.hidden("\(interaction.type.rawValue)/\(id) is not known") }
             var body = try await interaction.body(of: stored)
             if stored.type == .binary { body = try await BinaryController(deps: deps).jsonWithData(body, stored: stored, logger: interaction.logger) }
-            try await deps.audit.record(interaction.event(.read, entity: stored.versionReference, patient: stored.patient))
+            var event = interaction.event(.read, entity: stored.versionReference, patient: stored.patient)
+            event.breakGlass = access.breakGlass(for: stored.patient)
+            try await deps.audit.record(event)
             return FHIRHTTP.resourceResponse(body, stored: stored, base: deps.base)
         }
     }
@@ -92,7 +94,9 @@ struct ResourceController {
             guard let stored else { throw access.hidden("\(reference) is not known") }
             var body = try await interaction.body(of: stored)
             if stored.type == .binary { body = try await BinaryController(deps: deps).jsonWithData(body, stored: stored, logger: interaction.logger) }
-            try await deps.audit.record(interaction.event(.vread, entity: reference, patient: stored.patient))
+            var event = interaction.event(.vread, entity: reference, patient: stored.patient)
+            event.breakGlass = access.breakGlass(for: stored.patient)
+            try await deps.audit.record(event)
             return FHIRHTTP.resourceResponse(body, stored: stored, base: deps.base)
         }
     }

@@ -41,6 +41,7 @@ struct VerifyController {
             guard let stored else { throw access.hidden("\(target) is not known") }
             let report = try await VersionVerifier(deps: deps, logger: interaction.logger).verify(stored)
             var event = interaction.event(.operation, entity: stored.versionReference, patient: stored.patient, operation: "verify")
+            event.breakGlass = access.breakGlass(for: stored.patient)
             if report.verdict == .mismatch {
                 let alarm = "tamper alarm: " + report.findings.joined(separator: "; ")
                 interaction.logger.error("a stored version failed $verify", metadata: ["version": "\(stored.versionReference)", "findings": "\(report.findings)"])
