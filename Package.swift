@@ -16,6 +16,7 @@ let package = Package(
     products: [
         .executable(name: "medledger-identity", targets: ["IdentityServer"]),
         .executable(name: "medledger-records", targets: ["RecordsServer"]),
+        .executable(name: "medledger-consent", targets: ["ConsentServer"]),
         .executable(name: "medledger-ledger", targets: ["LedgerServer"]),
         .executable(name: "medledger", targets: ["CLI"]),
     ],
@@ -117,6 +118,32 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Consent",
+            dependencies: [
+                "MedLedgerCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            path: "Services/Consent",
+            resources: [.copy("Resources/openapi.yaml")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ConsentServer",
+            dependencies: [
+                "Consent", "MedLedgerCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            path: "Services/ConsentServer",
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Ledger",
             dependencies: [
                 "MedLedgerCore",
@@ -211,6 +238,21 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Tests/RecordsTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ConsentTests",
+            dependencies: [
+                "Consent", "MedLedgerCore", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/ConsentTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -10,7 +10,7 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
     var logger = Logger(label: "medledger-identity")
     let config = try IdentityConfig(reader: reader, logger: logger)
     logger.logLevel = config.common.logLevel
-    let openAPIDocument = try IdentityOpenAPI.load()
+    let openAPIDocument = try OpenAPIDocument.load(from: .module)
     let postgres = PostgresClient(configuration: config.common.database.clientConfiguration, backgroundLogger: logger)
     let readiness = Readiness()
     let keys = SigningKeyStore(postgres: postgres, kek: config.keyEncryptionKey, refresh: config.signingKeyRefresh, logger: logger)

@@ -10,7 +10,7 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
     let config = try LedgerConfig(reader: reader, logger: Logger(label: "medledger-ledger"))
     var logger = Logger(label: "medledger-ledger")
     logger.logLevel = config.common.logLevel
-    let openAPIDocument = try LedgerOpenAPI.load()
+    let openAPIDocument = try OpenAPIDocument.load(from: .module)
     let postgres = PostgresClient(configuration: config.common.database.clientConfiguration, backgroundLogger: logger)
     let readiness = Readiness()
     let tiles = TileStore(postgres: postgres)

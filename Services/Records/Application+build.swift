@@ -11,7 +11,7 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
     var logger = Logger(label: "medledger-records")
     let config = try RecordsConfig(reader: reader, logger: logger)
     logger.logLevel = config.common.logLevel
-    let openAPIDocument = try RecordsOpenAPI.load()
+    let openAPIDocument = try OpenAPIDocument.load(from: .module)
     let postgres = PostgresClient(configuration: config.common.database.clientConfiguration, backgroundLogger: logger)
     let readiness = Readiness()
     let verifier = TokenVerifier(jwksURL: config.common.jwksURL, issuer: config.common.issuer, audience: config.common.audience, logger: logger)

@@ -28,7 +28,10 @@ package enum CapabilityStatementParts {
                     ])
                 ])
             ),
-            ("description", .string("Bearer access tokens from the MedLedger identity service (SMART v2 scopes); see .well-known/smart-configuration")),
+            (
+                "description",
+                .string("Bearer access tokens from the MedLedger identity service (SMART v2 scopes); see .well-known/smart-configuration")
+            ),
         ])
     }
 

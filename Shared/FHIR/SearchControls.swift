@@ -37,7 +37,9 @@ package struct SearchControls: Sendable {
         case "_format", "_pretty":
             return true
         case "_count":
-            guard modifier == nil, let number = Int(value), number >= 0 else { throw Problem.badRequest("_count must be a whole number ≥ 0, got \"\(value)\"") }
+            guard modifier == nil, let number = Int(value), number >= 0 else {
+                throw Problem.badRequest("_count must be a whole number ≥ 0, got \"\(value)\"")
+            }
             count = min(number, maximumCount)
             applied.append((key, String(count)))
         case "_sort":
