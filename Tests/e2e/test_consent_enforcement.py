@@ -263,4 +263,5 @@ def test_consent_down_fails_closed_except_fresh_cached_permits(records, consent,
         assert cl.readable(records, "DiagnosticReport", care["draft"]["id"], gp.token)
     finally:
         al.stack_service(stack, "start", "consent")
-    cl.wait_until(lambda: cl.readable(records, "DiagnosticReport", care["lab"]["id"], other.token), 10, "access once consent is back")
+    # Until records asks again (at most a second after a failed call), the answer stays 503.
+    cl.wait_until(lambda: records.read("DiagnosticReport", care["lab"]["id"], other.token).status_code == 200, 10, "access once consent is back")
