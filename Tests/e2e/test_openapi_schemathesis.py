@@ -1,4 +1,4 @@
-"""The ledger, identity and records against their own OpenAPI documents, fuzzed by schemathesis
+"""The ledger, identity, records and consent against their own OpenAPI documents, fuzzed by schemathesis
 (pinned in requirements.txt: schemathesis==4.32.5), run through its CLI with bounded examples.
 """
 
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import recordslib as rl
+from e2e_support import service_token as _service_token
 import requests
 import yaml
 
@@ -396,4 +397,121 @@ def test_records_schemathesis_fuzz_as_receptionist(records, rec_receptionist, re
         *(arg for tag in rl.TYPES for arg in ("--include-tag", tag)),
         config_toml=_records_config(ids, patient, practitioner, _records_cursors(records, tok)),
         reuse_responses=False,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- consent
+
+CONSENT_CONTRACT_PATHS = [
+    "/fhir/metadata", "/fhir/Consent", "/fhir/Consent/_search", "/fhir/Consent/{id}", "/fhir/Consent/{id}/_history",
+    "/fhir/Consent/{id}/_history/{vid}", "/decisions", "/grants", "/break-glass", "/break-glass/{id}",
+    "/health/live", "/health/ready", "/metrics", "/openapi.yaml",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def consent_url(stack):
+    base = _stack_value(stack, "CONSENT_URL").rstrip("/")
+    try:
+        r = requests.get(f"{base}/health/ready", timeout=10)
+    except requests.RequestException as e:
+        pytest.fail(f"consent at {base} is not reachable: {e}", pytrace=False)
+    if r.status_code != 200:
+        pytest.fail(f"consent at {base} is not ready: {r.status_code} {r.text[:200]}", pytrace=False)
+    return base
+
+
+def consent_body(patient: str, actor: str) -> dict:
+    """A consent consent accepts: `patient` lets `actor` read their lab reports."""
+    return {
+        "resourceType": "Consent", "status": "active",
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": patient},
+        "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
+        "provision": {
+            "type": "permit",
+            "actor": [{"role": {"text": "reader"}, "reference": {"reference": actor}}],
+            "action": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentaction", "code": "access"}]}],
+            "code": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB"}]}],
+        },
+    }  # fmt: skip
+
+
+def _consent_config(patient: str, actor: str, consent: str | None = None, session: str | None = None) -> str:
+    """schemathesis.toml that lets part of the generated requests name what exists: the
+    patient and actor in bodies and queries (else nearly every write is a 422), a consent id
+    (always in PUT bodies, whose id must equal the URL's) and a break-glass session id."""
+    dictionaries = {"patient_ref": [patient], "actor_ref": [actor], "consent": [consent] if consent else [],
+                    "session": [session] if session else [], "vid": ["1", "2"]}  # fmt: skip
+    body_refs = {"body.patient.reference": "patient_ref", "body.provision.actor[*].reference.reference": "actor_ref"}
+    per_path = {  # the first [[operations]] that matches applies, so one per path
+        "/fhir/Consent": body_refs,
+        "/fhir/Consent/{id}": {"path.id": "consent", **body_refs},
+        "/fhir/Consent/{id}/_history": {"path.id": "consent"},
+        "/fhir/Consent/{id}/_history/{vid}": {"path.id": "consent", "path.vid": "vid"},
+        "/decisions": {"body.actor": "actor_ref", "body.patient": "patient_ref"},
+        "/grants": {"query.actor": "actor_ref"},
+        "/break-glass": {"body.patient": "patient_ref", "query.patient": "patient_ref"},
+        "/break-glass/{id}": {"path.id": "session"},
+    }
+    out = [f"[dictionaries.{name}]\nvalues = {_toml_list(values)}\n" for name, values in dictionaries.items() if values]
+    for path, params in per_path.items():
+        bound = [f'"{key}" = {{ dictionary = "{name}", probability = {KNOWN_VALUE_PROBABILITY} }}'
+                 for key, name in params.items() if dictionaries[name]]  # fmt: skip
+        if path == "/fhir/Consent/{id}" and consent:
+            bound.append(f'"body.id" = "{consent}"')
+        if bound:
+            out.append(f'[[operations]]\ninclude-path = "{path}"\nparameters = {{ {", ".join(bound)} }}\n')
+    return "\n".join(out)
+
+
+def test_consent_openapi_document_describes_the_contract(consent_url):
+    paths = _contract_paths(consent_url, "consent", CONSENT_CONTRACT_PATHS)
+    assert {"get", "post"} <= set(paths["/fhir/Consent"]), sorted(paths["/fhir/Consent"])
+    assert {"get", "put", "delete"} <= set(paths["/fhir/Consent/{id}"]), sorted(paths["/fhir/Consent/{id}"])
+    assert {"get", "post"} <= set(paths["/break-glass"]) and {"get", "delete"} <= set(paths["/break-glass/{id}"])
+
+
+def test_consent_schemathesis_fuzz_as_patient(consent_url, actors, tmp_path):
+    """The FHIR Consent operations as a new patient, who sees only their own consents (so
+    response reuse stays on), with a doctor of the stack as the actor consents may name."""
+    doctor = actors.doctor()
+    patient = actors.patient()
+    r = requests.post(f"{consent_url}/fhir/Consent", json=consent_body(patient.fhir_user, doctor.fhir_user),
+                      headers={"Authorization": f"Bearer {patient.token}"}, timeout=HTTP_TIMEOUT)  # fmt: skip
+    assert r.status_code == 201, f"creating a consent: {r.status_code} {r.text[:300]}"
+    _run_schemathesis(
+        consent_url, tmp_path,
+        *_bearer(patient.token),
+        "--include-tag", "Consent", "--include-tag", "capabilities", "--include-tag", "operations",
+        config_toml=_consent_config(patient.fhir_user, doctor.fhir_user, consent=r.json()["id"]),
+    )  # fmt: skip
+
+
+def test_consent_schemathesis_fuzz_as_doctor(consent_url, actors, tmp_path):
+    """Break-glass as a new doctor: sessions for an existing patient, listed and ended."""
+    doctor = actors.doctor()
+    patient = actors.patient()
+    r = requests.post(f"{consent_url}/break-glass", json={"patient": patient.fhir_user, "reason": "schemathesis: a reason long enough"},
+                      headers={"Authorization": f"Bearer {doctor.token}"}, timeout=HTTP_TIMEOUT)  # fmt: skip
+    assert r.status_code == 201, f"breaking the glass: {r.status_code} {r.text[:300]}"
+    _run_schemathesis(
+        consent_url, tmp_path,
+        *_bearer(doctor.token),
+        "--include-tag", "break-glass",
+        config_toml=_consent_config(patient.fhir_user, doctor.fhir_user, session=r.json()["id"]),
+    )  # fmt: skip
+
+
+def test_consent_schemathesis_fuzz_as_records(consent_url, stack, actors, tmp_path):
+    """Decisions and grant lists with the stack's script client, which holds
+    medledger/consent.decide as records does."""
+    doctor = actors.doctor()
+    patient = actors.patient()
+    _run_schemathesis(
+        consent_url, tmp_path,
+        *_bearer(_service_token(stack)),
+        "--include-tag", "decisions",
+        config_toml=_consent_config(patient.fhir_user, doctor.fhir_user),
     )  # fmt: skip
