@@ -61,6 +61,10 @@ import Testing
             #expect(try await client.send(.delete, "/break-glass/\(id)", token: patient).status == .forbidden)
             let ended = try await client.send(.delete, "/break-glass/\(id)", token: d1)
             #expect(ended.status == .ok && ended.json?["status"]?.stringValue == "ended" && ended.json?["ended"]?.stringValue != nil)
+            let endedBy = try await withPostgres(fixture.databaseURL) { client in
+                try await client.query("SELECT ended_by FROM break_glass WHERE id = \(id)", logger: testLogger).collect().first?.decode(String?.self)
+            }
+            #expect(endedBy == "Practitioner/d1")
             let again = try await client.send(.delete, "/break-glass/\(id)", token: d1)
             #expect(again.status == .ok && again.json?["ended"] == ended.json?["ended"])
             let after = try await client.send(.get, "/grants?actor=Practitioner/d1", token: records).json?["grants"]?.arrayValue ?? []

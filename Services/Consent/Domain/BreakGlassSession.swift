@@ -11,8 +11,8 @@ struct BreakGlassSession: Sendable {
     var reason: String
     var started: Date
     var expires: Date
+    /// When its doctor ended it early (`ended_by` in the table names who).
     var ended: Date?
-    var endedBy: String?
 
     /// `ended` once ended early, `expired` once its time is up, `active` meanwhile.
     func status(at now: Date) -> String {

@@ -5,7 +5,7 @@ import PostgresNIO
 
 /// Break-glass sessions. Each start and each early end writes its AuditEvent in the same transaction.
 enum BreakGlassStore {
-    static let columns = "id, actor, patient, reason, started_at, expires_at, ended_at, ended_by"
+    static let columns = "id, actor, patient, reason, started_at, expires_at, ended_at"
 
     static func start(_ session: BreakGlassSession, event: ConsentAuditEvent, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query(
@@ -43,7 +43,7 @@ enum BreakGlassStore {
         try await connection.query("UPDATE break_glass SET ended_at = \(now), ended_by = \(endedBy) WHERE id = \(session.id)", logger: logger)
         try await event.row.insert(on: connection, logger: logger)
         var ended = session
-        (ended.ended, ended.endedBy) = (now, endedBy)
+        ended.ended = now
         return ended
     }
 
@@ -63,9 +63,9 @@ enum BreakGlassStore {
     private static func decode(_ builder: SQLBuilder, on connection: PostgresConnection, logger: Logger) async throws -> [BreakGlassSession] {
         var sessions: [BreakGlassSession] = []
         for try await c in try await connection.query(builder.query, logger: logger).decode(
-            (String, String, String, String, Date, Date, Date?, String?).self)
+            (String, String, String, String, Date, Date, Date?).self)
         {
-            sessions.append(BreakGlassSession(id: c.0, actor: c.1, patient: c.2, reason: c.3, started: c.4, expires: c.5, ended: c.6, endedBy: c.7))
+            sessions.append(BreakGlassSession(id: c.0, actor: c.1, patient: c.2, reason: c.3, started: c.4, expires: c.5, ended: c.6))
         }
         return sessions
     }
