@@ -1,6 +1,8 @@
 import Foundation
 import HTTPTypes
+import Logging
 import MedLedgerCore
+import PostgresNIO
 
 /// The rule every read applies (read, vread, history, search, `_include`, `$verify`, Binary,
 /// Provenance): the caller's own rule, widened by what patients granted. Writes never use it:
@@ -15,10 +17,21 @@ struct ReadAccess: Sendable {
         return ReadAccess(caller: caller, consent: await grants.lookup(actor: actor))
     }
 
-    func rule(on type: ResourceType) -> AccessRule {
+    /// The rule for `type`; with `patients`, only those patients' grants go into it (what a
+    /// query's rows can belong to: grants of other patients could not open any of them).
+    func rule(on type: ResourceType, patients: Set<String>? = nil) -> AccessRule {
         let own = AccessRule.rule(for: caller, on: type)
-        guard own != .all, case .grants(let grants)? = consent, !grants.isEmpty else { return own }
+        guard own != .all, case .grants(var grants)? = consent else { return own }
+        if let patients { grants = grants.filter { patients.contains($0.patient) } }
+        guard !grants.isEmpty else { return own }
         return own == .none ? .granted(grants) : .anyOf([own, .granted(grants)])
+    }
+
+    /// The rule for one resource: its versions' patients narrow the grants first, so that a
+    /// reader holding a thousand grants does not send them all with every read.
+    func rule(on type: ResourceType, id: String, on connection: PostgresConnection, logger: Logger) async throws -> AccessRule {
+        guard case .grants(let grants)? = consent, !grants.isEmpty, AccessRule.rule(for: caller, on: type) != .all else { return rule(on: type) }
+        return rule(on: type, patients: try await ResourceReads.patients(type, id: id, on: connection, logger: logger))
     }
 
     /// The break-glass session in force for this patient (its basis), for the audit trail.

@@ -75,7 +75,8 @@ struct BinaryController {
         return try await interaction.auditingFailures(interaction.event(.read, entity: "Binary/\(id)")) {
             let access = await interaction.readAccess()
             let stored = try await deps.postgres.withConnection { connection in
-                try await ResourceReads.current(.binary, id: id, rule: access.rule(on: .binary), on: connection, logger: interaction.logger)
+                let rule = try await access.rule(on: .binary, id: id, on: connection, logger: interaction.logger)
+                return try await ResourceReads.current(.binary, id: id, rule: rule, on: connection, logger: interaction.logger)
             }
             guard let stored else { throw access.hidden("Binary/\(id) is not known") }
             let body = try await interaction.body(of: stored)

@@ -64,7 +64,8 @@ struct ResourceController {
         return try await interaction.auditingFailures(interaction.event(.read, entity: "\(interaction.type.rawValue)/\(id)")) {
             let access = await interaction.readAccess()
             let stored = try await deps.postgres.withConnection { connection in
-                try await ResourceReads.current(interaction.type, id: id, rule: access.rule(on: interaction.type), on: connection, logger: interaction.logger)
+                let rule = try await access.rule(on: interaction.type, id: id, on: connection, logger: interaction.logger)
+                return try await ResourceReads.current(interaction.type, id: id, rule: rule, on: connection, logger: interaction.logger)
             }
             guard let stored else { throw access.hidden("\(interaction.type.rawValue)/\(id) is not known") }
             var body = try await interaction.body(of: stored)
@@ -88,8 +89,8 @@ struct ResourceController {
         return try await interaction.auditingFailures(interaction.event(.vread, entity: reference)) {
             let access = await interaction.readAccess()
             let stored = try await deps.postgres.withConnection { connection in
-                try await ResourceReads.version(
-                    interaction.type, id: id, version: version, rule: access.rule(on: interaction.type), on: connection, logger: interaction.logger)
+                let rule = try await access.rule(on: interaction.type, id: id, on: connection, logger: interaction.logger)
+                return try await ResourceReads.version(interaction.type, id: id, version: version, rule: rule, on: connection, logger: interaction.logger)
             }
             guard let stored else { throw access.hidden("\(reference) is not known") }
             var body = try await interaction.body(of: stored)

@@ -28,14 +28,14 @@ struct SearchController {
         let search = try SearchRequest(type: interaction.type, fields: fields, strict: FHIRHTTP.strictHandling(request))
         let query = search.applied.map { "\($0.name)=\($0.value)" }.joined(separator: "&")
         let access = await interaction.readAccess()
-        let patientRule = access.rule(on: .patient)
         let (page, included) = try await deps.postgres.withConnection { connection -> (SearchPage, [StoredVersion]) in
-            let page = try await SearchStore.search(
-                search, rule: access.rule(on: interaction.type), base: deps.base, on: connection, logger: interaction.logger)
+            let rule = access.rule(on: interaction.type, patients: search.pinnedPatients(base: deps.base))
+            let page = try await SearchStore.search(search, rule: rule, base: deps.base, on: connection, logger: interaction.logger)
             guard search.includePatients, interaction.caller.scopes.contains(where: { $0.grants(.read, on: .patient) }) else { return (page, []) }
             var included: [StoredVersion] = []
             for patient in Set(page.matches.compactMap(\.patient)).sorted() {
-                if let stored = try await ResourceReads.current(.patient, id: patient, rule: patientRule, on: connection, logger: interaction.logger),
+                let rule = access.rule(on: .patient, patients: [patient])
+                if let stored = try await ResourceReads.current(.patient, id: patient, rule: rule, on: connection, logger: interaction.logger),
                     !stored.deleted
                 {
                     included.append(stored)
@@ -92,8 +92,9 @@ struct SearchController {
             // A history Bundle has no place for a warning: without consent's answer, a whole-type
             // history the consent grants could widen is refused rather than silently cut short.
             if id == nil, access.consentUnavailable { throw ReadAccess.consentUnavailableProblem }
-            let rule = access.rule(on: interaction.type)
             return try await deps.postgres.withConnection { connection -> [StoredVersion] in
+                var rule = access.rule(on: interaction.type)
+                if let id { rule = try await access.rule(on: interaction.type, id: id, on: connection, logger: interaction.logger) }
                 if let id, try await ResourceReads.current(interaction.type, id: id, rule: rule, on: connection, logger: interaction.logger) == nil {
                     throw access.hidden("\(interaction.type.rawValue)/\(id) is not known")
                 }

@@ -30,12 +30,12 @@ struct VerifyController {
         let target = "\(interaction.type.rawValue)/\(id)" + (version.map { "/_history/\($0)" } ?? "")
         return try await interaction.auditingFailures(interaction.event(.operation, entity: target, operation: "verify")) {
             let access = await interaction.readAccess()
-            let rule = access.rule(on: interaction.type)
             let stored = try await deps.postgres.withConnection { connection in
+                let rule = try await access.rule(on: interaction.type, id: id, on: connection, logger: interaction.logger)
                 if let version {
-                    try await ResourceReads.version(interaction.type, id: id, version: version, rule: rule, on: connection, logger: interaction.logger)
+                    return try await ResourceReads.version(interaction.type, id: id, version: version, rule: rule, on: connection, logger: interaction.logger)
                 } else {
-                    try await ResourceReads.current(interaction.type, id: id, rule: rule, on: connection, logger: interaction.logger)
+                    return try await ResourceReads.current(interaction.type, id: id, rule: rule, on: connection, logger: interaction.logger)
                 }
             }
             guard let stored else { throw access.hidden("\(target) is not known") }

@@ -21,16 +21,21 @@ enum SearchCondition {
         DateSearch.value(value, allowed: datePrefixes)
     }
 
+    /// The patient ids a `patient` filter names (references to other types name none).
+    static func patientIDs(_ filter: SearchRequest.Filter, base: String) -> [String] {
+        filter.values.compactMap { referenceTarget($0, parameter: filter.parameter, base: base) }.compactMap { target -> String? in
+            let parts = target.split(separator: "/", maxSplits: 1)
+            return parts.count == 2 && parts[0] == "Patient" ? String(parts[1]) : nil
+        }
+    }
+
     static func sql(_ filter: SearchRequest.Filter, type: ResourceType, base: String, _ builder: inout SQLBuilder) -> String {
         let parameter = filter.parameter
         switch parameter.storage {
         case .idColumn:
             return "r.id = ANY(\(builder.bind(filter.values)))"
         case .patientColumn:
-            let ids = filter.values.compactMap { referenceTarget($0, parameter: parameter, base: base) }.compactMap { target -> String? in
-                let parts = target.split(separator: "/", maxSplits: 1)
-                return parts.count == 2 && parts[0] == "Patient" ? String(parts[1]) : nil
-            }
+            let ids = patientIDs(filter, base: base)
             // One patient (the common case) as an equality, so the planner walks the patient's
             // sorted index and stops at the page; `= ANY` would fetch and sort all their rows.
             if ids.count == 1 { return "r.patient = \(builder.bind(ids[0]))" }

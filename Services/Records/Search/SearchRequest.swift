@@ -18,6 +18,18 @@ struct SearchRequest: Sendable {
     var summaryCount = false
     var includePatients = false
 
+    /// The patients every match belongs to when `patient` filters pin them (nil: any patient).
+    /// Consent grants of other patients cannot open a match, so they stay out of the query.
+    func pinnedPatients(base: String) -> Set<String>? {
+        var pinned: Set<String>?
+        for filter in filters {
+            guard case .patientColumn = filter.parameter.storage else { continue }
+            let ids = Set(SearchCondition.patientIDs(filter, base: base))
+            pinned = pinned.map { $0.intersection(ids) } ?? ids
+        }
+        return pinned
+    }
+
     static let defaultCount = 20
     static let maximumCount = 1000
 

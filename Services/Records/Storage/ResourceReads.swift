@@ -57,6 +57,15 @@ enum ResourceReads {
         return try await StoredVersion.decode(connection.query(builder.query, logger: logger))
     }
 
+    /// The patients any version of a resource belonged to, whoever may see it (to narrow grants).
+    static func patients(_ type: ResourceType, id: String, on connection: PostgresConnection, logger: Logger) async throws -> Set<String> {
+        var patients: Set<String> = []
+        let rows = try await connection.query(
+            "SELECT DISTINCT patient FROM resource_versions WHERE type = \(type.rawValue) AND id = \(id) AND patient IS NOT NULL", logger: logger)
+        for try await patient in rows.decode(String.self) { patients.insert(patient) }
+        return patients
+    }
+
     /// Whether a live resource of `type` exists, whoever may see it.
     static func exists(_ type: ResourceType, id: String, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
         try await connection.query(
