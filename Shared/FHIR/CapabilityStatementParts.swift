@@ -1,5 +1,20 @@
 /// What the CapabilityStatements of MedLedger's FHIR servers share.
 package enum CapabilityStatementParts {
+    /// The members before `rest`: this server, FHIR R4 JSON, MedLedger as publisher.
+    package static func header(software: String, description: String, base: String) -> [(key: String, value: JSONValue)] {
+        [
+            ("resourceType", .string("CapabilityStatement")),
+            ("status", .string("active")),
+            ("date", .string("2026-11-21")),
+            ("publisher", .string("MedLedger")),
+            ("kind", .string("instance")),
+            ("software", .object([("name", .string(software))])),
+            ("implementation", .object([("description", .string(description)), ("url", .string(base))])),
+            ("fhirVersion", .string("4.0.1")),
+            ("format", .array([.string("json"), .string("application/fhir+json")])),
+        ]
+    }
+
     /// `rest.security`: SMART on FHIR with identity's token endpoint.
     package static func smartSecurity(issuer: String) -> JSONValue {
         .object([

@@ -17,28 +17,14 @@ enum ConsentCapabilityStatement {
             ("conditionalDelete", .string("not-supported")),
             ("searchParam", .array(ConsentSearchRequest.parameters.map { CapabilityStatementParts.searchParam($0.name, type: $0.type) })),
         ])
-        return .object([
-            ("resourceType", .string("CapabilityStatement")),
-            ("status", .string("active")),
-            ("date", .string("2026-11-21")),
-            ("publisher", .string("MedLedger")),
-            ("kind", .string("instance")),
-            ("software", .object([("name", .string("medledger-consent"))])),
-            ("implementation", .object([("description", .string("MedLedger consent")), ("url", .string(base))])),
-            ("fhirVersion", .string("4.0.1")),
-            ("format", .array([.string("json"), .string("application/fhir+json")])),
-            (
-                "rest",
-                .array([
-                    .object([
-                        ("mode", .string("server")),
-                        ("documentation", .string(searchDocumentation)),
-                        ("security", CapabilityStatementParts.smartSecurity(issuer: issuer)),
-                        ("resource", .array([consent])),
-                    ])
-                ])
-            ),
+        let rest = JSONValue.object([
+            ("mode", .string("server")),
+            ("documentation", .string(searchDocumentation)),
+            ("security", CapabilityStatementParts.smartSecurity(issuer: issuer)),
+            ("resource", .array([consent])),
         ])
+        return .object(
+            CapabilityStatementParts.header(software: "medledger-consent", description: "MedLedger consent", base: base) + [("rest", .array([rest]))])
     }
 
     static let documentation = """

@@ -22,24 +22,13 @@ enum CapabilityStatement {
             members.append(("operation", .array([.object([("name", .string("verify")), ("definition", .string(verifyOperation))])])))
             return .object(members)
         } + [provenance]
-        return .object([
-            ("resourceType", .string("CapabilityStatement")),
-            ("status", .string("active")),
-            ("date", .string("2026-11-21")),
-            ("publisher", .string("MedLedger")),
-            ("kind", .string("instance")),
-            ("software", .object([("name", .string("medledger-records"))])),
-            ("implementation", .object([("description", .string("MedLedger records")), ("url", .string(base))])),
-            ("fhirVersion", .string("4.0.1")),
-            ("format", .array([.string("json"), .string("application/fhir+json")])),
-            ("rest", .array([
-                .object([
-                    ("mode", .string("server")),
-                    ("security", CapabilityStatementParts.smartSecurity(issuer: issuer)),
-                    ("resource", .array(resources)),
-                ])
-            ])),
+        let rest = JSONValue.object([
+            ("mode", .string("server")),
+            ("security", CapabilityStatementParts.smartSecurity(issuer: issuer)),
+            ("resource", .array(resources)),
         ])
+        return .object(
+            CapabilityStatementParts.header(software: "medledger-records", description: "MedLedger records", base: base) + [("rest", .array([rest]))])
     }
 
     /// `$verify` is MedLedger's own operation; its canonical URL names it (no OperationDefinition is served).
