@@ -64,6 +64,18 @@ import Testing
         }
     }
 
+    @Test func storedVersionsAreAppendOnly() async throws {
+        let fixture = try await ConsentFixture.make("append-only")
+        try await fixture.app().test(.router) { client in
+            let created = try await client.send(.post, "/fhir/Consent", token: try await fixture.patient(), body: try Sample.consent().serializedString)
+            #expect(created.status == .created)
+        }
+        for statement: PostgresQuery in ["UPDATE consent_versions SET deleted = true", "DELETE FROM consent_versions", "TRUNCATE consent_versions"] {
+            await #expect(throws: (any Error).self, "\(statement.sql)") { try await fixture.execute(statement) }
+        }
+        try await fixture.execute("INSERT INTO consent_versions (id, version, last_updated, deleted, body, recorded_by) VALUES ('x', 1, 0, false, '{}', 'test')")
+    }
+
     @Test func historyPagesNewestFirst() async throws {
         let fixture = try await ConsentFixture.make("historypages")
         try await fixture.app().test(.router) { client in

@@ -44,20 +44,9 @@ enum ConsentMigrations {
                     recorded_by text NOT NULL,
                     PRIMARY KEY (id, version))
                 """,
-                """
-                CREATE FUNCTION refuse_version_change() RETURNS trigger LANGUAGE plpgsql AS $$
-                BEGIN
-                    RAISE EXCEPTION 'stored versions are append-only (% on %)', TG_OP, TG_TABLE_NAME;
-                END $$
-                """,
-                """
-                CREATE TRIGGER consent_versions_append_only BEFORE UPDATE OR DELETE ON consent_versions
-                FOR EACH ROW EXECUTE FUNCTION refuse_version_change()
-                """,
-                """
-                CREATE TRIGGER consent_versions_no_truncate BEFORE TRUNCATE ON consent_versions
-                FOR EACH STATEMENT EXECUTE FUNCTION refuse_version_change()
-                """,
+                AppendOnly.function,
+                AppendOnly.refuseChanges(on: "consent_versions"),
+                AppendOnly.refuseTruncate(on: "consent_versions"),
                 """
                 CREATE TABLE break_glass (
                     id text PRIMARY KEY,

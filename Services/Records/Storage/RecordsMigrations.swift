@@ -35,20 +35,9 @@ enum RecordsMigrations {
                     PRIMARY KEY (type, id, version))
                 """,
                 "CREATE INDEX resource_versions_type_seq ON resource_versions (type, seq)",
-                """
-                CREATE FUNCTION refuse_version_change() RETURNS trigger LANGUAGE plpgsql AS $$
-                BEGIN
-                    RAISE EXCEPTION 'stored versions are append-only (% on %)', TG_OP, TG_TABLE_NAME;
-                END $$
-                """,
-                """
-                CREATE TRIGGER resource_versions_append_only BEFORE UPDATE OR DELETE ON resource_versions
-                FOR EACH ROW EXECUTE FUNCTION refuse_version_change()
-                """,
-                """
-                CREATE TRIGGER resource_versions_no_truncate BEFORE TRUNCATE ON resource_versions
-                FOR EACH STATEMENT EXECUTE FUNCTION refuse_version_change()
-                """,
+                AppendOnly.function,
+                AppendOnly.refuseChanges(on: "resource_versions"),
+                AppendOnly.refuseTruncate(on: "resource_versions"),
                 // The current version of each resource, with the columns access control and sorting use.
                 """
                 CREATE TABLE resources (
@@ -108,14 +97,8 @@ enum RecordsMigrations {
                     data bytea NOT NULL,
                     PRIMARY KEY (id, version, chunk))
                 """,
-                """
-                CREATE TRIGGER binary_contents_append_only BEFORE UPDATE OR DELETE ON binary_contents
-                FOR EACH ROW EXECUTE FUNCTION refuse_version_change()
-                """,
-                """
-                CREATE TRIGGER binary_chunks_append_only BEFORE UPDATE OR DELETE ON binary_chunks
-                FOR EACH ROW EXECUTE FUNCTION refuse_version_change()
-                """,
+                AppendOnly.refuseChanges(on: "binary_contents"),
+                AppendOnly.refuseChanges(on: "binary_chunks"),
                 // One row per distinct `If-None-Exist` query: concurrent conditional creates with the
                 // same query serialise on its row lock, so they cannot both create.
                 """
