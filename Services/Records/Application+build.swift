@@ -22,8 +22,7 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
     }
     let anchoring = peers.map { client in
         let delivery = LedgerAnchoring(
-            postgres: postgres, client: client, entriesURL: config.ledgerEntriesURL, verifier: config.ledgerVerifier,
-            batchLimit: config.anchorBatchLimit, logger: logger)
+            postgres: postgres, ledger: LedgerAppend(client: client, ledger: config.ledger), batchLimit: config.anchorBatchLimit, logger: logger)
         return OutboxWorker(name: "ledger outbox", logger: logger) { try await delivery.deliverBatch() }
     }
     let deps = RecordsDependencies(

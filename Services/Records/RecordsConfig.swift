@@ -12,9 +12,8 @@ struct RecordsConfig: Sendable {
     var keys: KeyEncryptionKeys
     var binaryMaxBytes: Int
     var resourceMaxBytes: Int
-    var ledgerURL: URL
-    /// The ledger's checkpoint key (`LEDGER_VKEY`): anchors and `$verify` check signatures with it.
-    var ledgerVerifier: NoteVerifier?
+    /// The ledger: anchors and `$verify` check checkpoint signatures with its key.
+    var ledger: LedgerPeer
     /// Most outbox entries sent to the ledger in one request.
     var anchorBatchLimit: Int
     var consentURL: URL
@@ -36,18 +35,7 @@ struct RecordsConfig: Sendable {
         }
         binaryMaxBytes = try reader.integer("binary.max.bytes", default: 25 << 20, range: 1024...(1 << 31))
         resourceMaxBytes = try reader.integer("resource.max.bytes", default: 1 << 20, range: 1024...(64 << 20))
-        ledgerURL = try reader.url("ledger.url", default: "http://127.0.0.1:8085")
-        if let vkey = reader.text("ledger.vkey") {
-            do {
-                ledgerVerifier = try NoteVerifier(vkey: vkey)
-            } catch {
-                throw ConfigError("LEDGER_VKEY is not a signed-note verifier key (name+id+key): \(error.message)")
-            }
-        } else if common.mode == .production {
-            throw ConfigError("LEDGER_VKEY is required in production mode: the ledger's verifier key, which anchors are checked against")
-        } else {
-            logger.warning("LEDGER_VKEY not set: anchors are checked against the checkpoint's root but not its signature (development mode only)")
-        }
+        ledger = try LedgerPeer(reader: reader, mode: common.mode, logger: logger)
         if common.serviceCredentials == nil {
             if common.mode == .production {
                 throw ConfigError("OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET are required in production mode: records sends every version to the ledger")
@@ -62,13 +50,4 @@ struct RecordsConfig: Sendable {
 
     /// Base64 grows content by 4/3; a JSON Binary also carries a few small elements.
     var binaryJSONMaxBytes: Int { binaryMaxBytes / 3 * 4 + 64 * 1024 }
-}
-
-extension RecordsConfig {
-    /// `POST /entries`, answering once a signed checkpoint covers the entries (with their proofs).
-    var ledgerEntriesURL: URL {
-        var components = URLComponents(url: ledgerURL.appendingPathComponent("entries"), resolvingAgainstBaseURL: false)!
-        components.queryItems = [URLQueryItem(name: "wait", value: "checkpoint")]
-        return components.url!
-    }
 }

@@ -72,7 +72,3 @@ import Testing
         }
     }
 }
-
-func repositoryFile(_ path: String, file: String = #filePath) -> String {
-    URL(fileURLWithPath: file).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(path).path
-}

@@ -49,7 +49,7 @@ struct Tokens {
 }
 
 extension TestClientProtocol {
-    func send(_ method: HTTPRequest.Method, _ uri: String, token: String? = nil, json: String? = nil, headers: HTTPFields = [:]) async throws
+    func request(_ method: HTTPRequest.Method, _ uri: String, token: String? = nil, json: String? = nil, headers: HTTPFields = [:]) async throws
         -> TestResponse
     {
         var headers = headers
@@ -65,7 +65,7 @@ extension TestClientProtocol {
     }
 
     func login(_ username: String, _ password: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Tokens {
-        let response = try await send(.post, "/auth/login", json: #"{"username":"\#(username)","password":"\#(password)"}"#)
+        let response = try await request(.post, "/auth/login", json: #"{"username":"\#(username)","password":"\#(password)"}"#)
         #expect(response.status == .ok, "login \(username): \(String(buffer: response.body))", sourceLocation: sourceLocation)
         return try parseTokens(response)
     }
@@ -78,7 +78,7 @@ extension TestClientProtocol {
         sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> String {
         let fhir = fhirUser.map { #","fhirUser":"\#($0)""# } ?? ""
-        let response = try await send(
+        let response = try await request(
             .post, "/users", token: creator,
             json: #"{"username":"\#(username)","password":"\#(password)","role":"\#(role)","name":"\#(username.capitalized)"\#(fhir)}"#)
         #expect(response.status == .created, "create \(username): \(String(buffer: response.body))", sourceLocation: sourceLocation)

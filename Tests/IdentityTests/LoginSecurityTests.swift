@@ -16,25 +16,25 @@ import Testing
             let id = try await client.createUser("victim", role: "doctor", by: admin)
             for _ in 0..<5 {
                 expectProblem(
-                    try await client.send(.post, "/auth/login", json: #"{"username":"victim","password":"Wrong-Guess-123"}"#), .unauthorized, "guess")
+                    try await client.request(.post, "/auth/login", json: #"{"username":"victim","password":"Wrong-Guess-123"}"#), .unauthorized, "guess")
             }
             // A name that cannot exist (NUL cannot even be stored) is an unknown account, not a database failure.
             expectProblem(
-                try await client.send(.post, "/auth/login", json: #"{"username":"vic\u0000tim","password":"Wrong-Guess-123"}"#), .unauthorized, "NUL")
-            let locked = try await client.send(.post, "/auth/login", json: #"{"username":"victim","password":"Correct-Horse-9!"}"#)
-            let unknown = try await client.send(.post, "/auth/login", json: #"{"username":"nobody-here","password":"Correct-Horse-9!"}"#)
+                try await client.request(.post, "/auth/login", json: #"{"username":"vic\u0000tim","password":"Wrong-Guess-123"}"#), .unauthorized, "NUL")
+            let locked = try await client.request(.post, "/auth/login", json: #"{"username":"victim","password":"Correct-Horse-9!"}"#)
+            let unknown = try await client.request(.post, "/auth/login", json: #"{"username":"nobody-here","password":"Correct-Horse-9!"}"#)
             expectProblem(locked, .unauthorized, "right password, locked account")
             #expect(try json(locked)["detail"] == json(unknown)["detail"], "a locked account answers like an unknown one")
             #expect(try json(locked)["title"] == json(unknown)["title"])
             try expectOAuthError(try await client.form("grant_type=password&username=victim&password=Correct-Horse-9!"), .badRequest, "invalid_grant")
 
-            let account = try json(try await client.send(.get, "/users/\(id)", token: admin))
+            let account = try json(try await client.request(.get, "/users/\(id)", token: admin))
             #expect(account["lockedUntil"]?.stringValue != nil)
-            #expect(try await client.send(.patch, "/users/\(id)", token: admin, json: #"{"unlock":true}"#).status == .ok)
+            #expect(try await client.request(.patch, "/users/\(id)", token: admin, json: #"{"unlock":true}"#).status == .ok)
             _ = try await client.login("victim", "Correct-Horse-9!")
 
             // The login history: AuditEvents from the outbox, newest first.
-            let history = try await client.send(.get, "/users/\(id)/login-history", token: admin)
+            let history = try await client.request(.get, "/users/\(id)/login-history", token: admin)
             #expect(history.headers[.contentType] == "application/fhir+json")
             let bundle = try json(history)
             #expect(bundle["resourceType"]?.stringValue == "Bundle" && bundle["type"]?.stringValue == "searchset")
@@ -50,7 +50,7 @@ import Testing
             #expect(events.allSatisfy { $0["resourceType"]?.stringValue == "AuditEvent" && $0["recorded"]?.stringValue != nil })
 
             let doctor = try await client.login("victim", "Correct-Horse-9!").access
-            expectProblem(try await client.send(.get, "/users/\(id)/login-history", token: doctor), .forbidden, "a doctor reads login history")
+            expectProblem(try await client.request(.get, "/users/\(id)/login-history", token: doctor), .forbidden, "a doctor reads login history")
 
             // Every event went to the outbox, undelivered until audit exists; no secret is in it.
             let rows = try await withPostgres(fixture.databaseURL) { postgres in
@@ -73,9 +73,9 @@ import Testing
         try await fixture.app(["LOGIN_ADDRESS_LIMIT": "3", "LOGIN_ADDRESS_WINDOW_SECONDS": "60"]).test(.router) { client in
             for n in 0..<3 {
                 expectProblem(
-                    try await client.send(.post, "/auth/login", json: #"{"username":"user\#(n)","password":"Whatever-123!"}"#), .unauthorized, "guess \(n)")
+                    try await client.request(.post, "/auth/login", json: #"{"username":"user\#(n)","password":"Whatever-123!"}"#), .unauthorized, "guess \(n)")
             }
-            let throttled = try await client.send(.post, "/auth/login", json: #"{"username":"admin","password":"\#(IdentityFixture.adminPassword)"}"#)
+            let throttled = try await client.request(.post, "/auth/login", json: #"{"username":"admin","password":"\#(IdentityFixture.adminPassword)"}"#)
             expectProblem(throttled, .tooManyRequests, "the right password after the limit")
             #expect(Int(throttled.headers[.retryAfter] ?? "") ?? 0 > 0)
             let viaToken = try await client.form("grant_type=password&username=admin&password=\(IdentityFixture.adminPassword)")

@@ -14,7 +14,7 @@ import Testing
                 ("ehr-east", "EHR East", "Organization/east"), ("ehr-none", "No org", nil)]
             {
                 let org = organization.map { #","organization":"\#($0)""# } ?? ""
-                let created = try await client.send(
+                let created = try await client.request(
                     .post, "/clients", token: admin, json: #"{"clientId":"\#(id)","name":"\#(name)","role":"system","scopes":["system/*.rs"]\#(org)}"#)
                 #expect(created.status == .created)
             }
@@ -22,17 +22,17 @@ import Testing
             let service = try parseTokens(
                 try await client.form("grant_type=client_credentials", headers: [.authorization: "Basic " + Array("ledger-writer:\(secret)".utf8).base64String]))
 
-            let list = try json(try await client.send(.get, "/organizations", token: admin))["organizations"]?.arrayValue ?? []
+            let list = try json(try await client.request(.get, "/organizations", token: admin))["organizations"]?.arrayValue ?? []
             #expect(list.map { $0["reference"]?.stringValue } == ["Organization/east", "Organization/west"])
             #expect(list.map { $0["name"]?.stringValue } == ["EHR East", "EHR West A"])
-            let one = try await client.send(.get, "/organizations/west", token: service.access)
+            let one = try await client.request(.get, "/organizations/west", token: service.access)
             #expect(one.status == .ok)
             #expect(try json(one)["reference"]?.stringValue == "Organization/west")
 
-            expectProblem(try await client.send(.get, "/organizations/nowhere", token: service.access), .notFound, "unknown organization")
-            #expect(try await client.send(.patch, "/clients/ehr-east", token: admin, json: #"{"disabled":true}"#).status == .ok)
-            expectProblem(try await client.send(.get, "/organizations/east", token: admin), .notFound, "disabled client's organization")
-            expectProblem(try await client.send(.get, "/organizations"), .unauthorized, "no token")
+            expectProblem(try await client.request(.get, "/organizations/nowhere", token: service.access), .notFound, "unknown organization")
+            #expect(try await client.request(.patch, "/clients/ehr-east", token: admin, json: #"{"disabled":true}"#).status == .ok)
+            expectProblem(try await client.request(.get, "/organizations/east", token: admin), .notFound, "disabled client's organization")
+            expectProblem(try await client.request(.get, "/organizations"), .unauthorized, "no token")
         }
     }
 }

@@ -53,7 +53,7 @@ import Testing
         try await fixture.app(changed).test(.router) { client in
             let admin = try await client.adminToken()
             #expect(try header(admin)["kid"]?.stringValue == kid)
-            let users = try json(try await client.send(.get, "/users?role=admin", token: admin))["users"]?.arrayValue ?? []
+            let users = try json(try await client.request(.get, "/users?role=admin", token: admin))["users"]?.arrayValue ?? []
             #expect(users.count == 1)
             let service = try parseTokens(try await client.form("grant_type=client_credentials", headers: [.authorization: TokenGrantTests.basic]))
             #expect(service.scope == "medledger/audit.write")
@@ -70,8 +70,8 @@ import Testing
     @Test func discoveryDocumentsDescribeWhatWorks() async throws {
         let fixture = try await IdentityFixture.make("discovery")
         try await fixture.app().test(.router) { client in
-            let openID = try json(try await client.send(.get, "/.well-known/openid-configuration"))
-            let smart = try json(try await client.send(.get, "/.well-known/smart-configuration"))
+            let openID = try json(try await client.request(.get, "/.well-known/openid-configuration"))
+            let smart = try json(try await client.request(.get, "/.well-known/smart-configuration"))
             for document in [openID, smart] {
                 #expect(document["issuer"]?.stringValue == IdentityFixture.issuer)
                 #expect(document["token_endpoint"]?.stringValue == IdentityFixture.issuer + "/auth/token")
@@ -81,8 +81,8 @@ import Testing
                 for role in Role.allCases { #expect(Set(role.userScopes).isSubset(of: scopes)) }
             }
             #expect(smart["capabilities"]?.arrayValue?.contains(.string("permission-v2")) == true)
-            #expect(try await client.send(.get, "/openapi.yaml").status == .ok)
-            #expect(try await client.send(.get, "/health/ready").status == .ok)
+            #expect(try await client.request(.get, "/openapi.yaml").status == .ok)
+            #expect(try await client.request(.get, "/health/ready").status == .ok)
         }
     }
 }

@@ -15,7 +15,7 @@ import Testing
     @Test func loginIssuesTheContractsClaims() async throws {
         let fixture = try await IdentityFixture.make("claims")
         try await fixture.app().test(.router) { client in
-            let response = try await client.send(.post, "/auth/login", json: #"{"username":"ADMIN","password":"\#(IdentityFixture.adminPassword)"}"#)
+            let response = try await client.request(.post, "/auth/login", json: #"{"username":"ADMIN","password":"\#(IdentityFixture.adminPassword)"}"#)
             #expect(response.headers[.cacheControl] == "no-store")
             let body = try json(response)
             #expect(body["token_type"]?.stringValue == "Bearer")
@@ -29,11 +29,11 @@ import Testing
             #expect(payload["jti"]?.stringValue != nil)
             #expect(payload["scope"]?.stringValue == Role.admin.userScopes.joined(separator: " "))
             if case .number(let exp)? = payload["exp"], case .number(let iat)? = payload["iat"] { #expect(Int(exp)! - Int(iat)! == 900) }
-            let me = try json(try await client.send(.get, "/users/me", token: token))
+            let me = try json(try await client.request(.get, "/users/me", token: token))
             #expect(payload["sub"]?.stringValue == me["id"]?.stringValue)
             let head = try header(token)
             #expect(head["alg"]?.stringValue == "EdDSA")
-            let jwks = try json(try await client.send(.get, "/.well-known/jwks.json"))
+            let jwks = try json(try await client.request(.get, "/.well-known/jwks.json"))
             let keys = jwks["keys"]?.arrayValue ?? []
             #expect(keys.count == 1)
             #expect(keys.first?["kid"] == head["kid"])
@@ -84,14 +84,14 @@ import Testing
         let fixture = try await IdentityFixture.make("clients")
         try await fixture.app().test(.router) { client in
             let admin = try await client.adminToken()
-            let created = try await client.send(
+            let created = try await client.request(
                 .post, "/clients", token: admin,
                 json: #"{"clientId":"ehr-west","name":"EHR West","role":"system","scopes":["system/DiagnosticReport.rs","system/Patient.r"],"organization":"Organization/west","trusted":true}"#)
             #expect(created.status == .created, "\(String(buffer: created.body))")
             #expect(created.headers[.location] == "/clients/ehr-west")
             let secret = try json(created)["clientSecret"]?.stringValue ?? ""
             #expect(secret.count == 43)
-            let fetched = try await client.send(.get, "/clients/ehr-west", token: admin)
+            let fetched = try await client.request(.get, "/clients/ehr-west", token: admin)
             #expect(!String(buffer: fetched.body).contains(secret))
             #expect(try json(fetched)["clientSecret"] == nil)
             let basic = "Basic " + Array("ehr-west:\(secret)".utf8).base64String
@@ -101,13 +101,13 @@ import Testing
             #expect(payload["trusted"] == .bool(true))
             #expect(payload["role"]?.stringValue == "system")
 
-            let rotated = try await client.send(.post, "/clients/ehr-west/secret", token: admin)
+            let rotated = try await client.request(.post, "/clients/ehr-west/secret", token: admin)
             let newSecret = try json(rotated)["clientSecret"]?.stringValue ?? ""
             #expect(newSecret != secret && newSecret.count == 43)
             try expectOAuthError(try await client.form("grant_type=client_credentials", headers: [.authorization: basic]), .unauthorized, "invalid_client")
             let newBasic = "Basic " + Array("ehr-west:\(newSecret)".utf8).base64String
             _ = try parseTokens(try await client.form("grant_type=client_credentials", headers: [.authorization: newBasic]))
-            #expect(try await client.send(.patch, "/clients/ehr-west", token: admin, json: #"{"disabled":true}"#).status == .ok)
+            #expect(try await client.request(.patch, "/clients/ehr-west", token: admin, json: #"{"disabled":true}"#).status == .ok)
             try expectOAuthError(try await client.form("grant_type=client_credentials", headers: [.authorization: newBasic]), .badRequest, "unauthorized_client")
 
             let invalid: [(String, HTTPResponse.Status, String)] = [
@@ -123,11 +123,11 @@ import Testing
                 (#"{"name":"X","role":"system"}"#, .badRequest, "missing scopes"),
             ]
             for (body, status, what) in invalid {
-                expectProblem(try await client.send(.post, "/clients", token: admin, json: body), status, what)
+                expectProblem(try await client.request(.post, "/clients", token: admin, json: body), status, what)
             }
             expectProblem(
-                try await client.send(.patch, "/clients/ledger-writer", token: admin, json: #"{"trusted":true}"#), .conflict, "config-managed client")
-            let list = try json(try await client.send(.get, "/clients", token: admin))["clients"]?.arrayValue ?? []
+                try await client.request(.patch, "/clients/ledger-writer", token: admin, json: #"{"trusted":true}"#), .conflict, "config-managed client")
+            let list = try json(try await client.request(.get, "/clients", token: admin))["clients"]?.arrayValue ?? []
             #expect(Set(list.compactMap { $0["clientId"]?.stringValue }) == ["ehr-west", "ledger-writer"])
             #expect(list.first { $0["clientId"]?.stringValue == "ledger-writer" }?["managedBy"]?.stringValue == "config")
         }
@@ -144,7 +144,7 @@ import Testing
             // Replaying an old token ends the session: the newest refresh token dies with it.
             try expectOAuthError(try await client.form("grant_type=refresh_token&refresh_token=\(first.refresh!)"), .badRequest, "invalid_grant")
             try expectOAuthError(try await client.form("grant_type=refresh_token&refresh_token=\(third.refresh!)"), .badRequest, "invalid_grant")
-            expectProblem(try await client.send(.get, "/users/me", token: third.access), .unauthorized, "token of an ended session")
+            expectProblem(try await client.request(.get, "/users/me", token: third.access), .unauthorized, "token of an ended session")
             try expectOAuthError(try await client.form("grant_type=refresh_token&refresh_token=unknown"), .badRequest, "invalid_grant")
             try expectOAuthError(try await client.form("grant_type=refresh_token"), .badRequest, "invalid_request")
 
@@ -161,13 +161,13 @@ import Testing
         let fixture = try await IdentityFixture.make("logout")
         try await fixture.app().test(.router) { client in
             let tokens = try await client.login("admin", IdentityFixture.adminPassword)
-            #expect(try await client.send(.get, "/users/me", token: tokens.access).status == .ok)
-            #expect(try await client.send(.post, "/auth/logout", token: tokens.access).status == .noContent)
-            expectProblem(try await client.send(.get, "/users/me", token: tokens.access), .unauthorized, "after logout")
+            #expect(try await client.request(.get, "/users/me", token: tokens.access).status == .ok)
+            #expect(try await client.request(.post, "/auth/logout", token: tokens.access).status == .noContent)
+            expectProblem(try await client.request(.get, "/users/me", token: tokens.access), .unauthorized, "after logout")
             try expectOAuthError(try await client.form("grant_type=refresh_token&refresh_token=\(tokens.refresh!)"), .badRequest, "invalid_grant")
-            expectProblem(try await client.send(.post, "/auth/logout"), .unauthorized, "logout without a token")
+            expectProblem(try await client.request(.post, "/auth/logout"), .unauthorized, "logout without a token")
             let service = try parseTokens(try await client.form("grant_type=client_credentials", headers: [.authorization: Self.basic]))
-            #expect(try await client.send(.post, "/auth/logout", token: service.access).status == .noContent)
+            #expect(try await client.request(.post, "/auth/logout", token: service.access).status == .noContent)
         }
     }
 
@@ -196,7 +196,7 @@ import Testing
                 ("username=admin&password=x", [.contentType: "application/x-www-form-urlencoded"], .unsupportedMediaType, "form body"),
             ]
             for (body, headers, status, what) in loginCases {
-                expectProblem(try await client.send(.post, "/auth/login", json: body, headers: headers), status, what)
+                expectProblem(try await client.request(.post, "/auth/login", json: body, headers: headers), status, what)
             }
         }
     }

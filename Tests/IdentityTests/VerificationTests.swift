@@ -52,17 +52,17 @@ import Testing
             let forged = try await impostorKeys.sign(try JSONDecoder().decode(AccessToken.self, from: Data(claims(good).serialized())))
 
             try await Self.service(jwksURL: jwks).test(.router) { service in
-                #expect(String(buffer: try await service.send(.get, "/protected", token: good).body) == "ledger-writer")
+                #expect(String(buffer: try await service.request(.get, "/protected", token: good).body) == "ledger-writer")
                 let refused: [(String, HTTPResponse.Status, String)] = [
                     (tampered, .unauthorized, "tampered payload"), (unsigned, .unauthorized, "alg none"), (forged, .unauthorized, "wrong key"),
                     (admin, .forbidden, "a user token without the scope"),
                 ]
                 for (token, status, what) in refused {
-                    expectProblem(try await service.send(.get, "/protected", token: token), status, what)
+                    expectProblem(try await service.request(.get, "/protected", token: token), status, what)
                 }
             }
             try await Self.service(jwksURL: jwks, audience: "another-deployment").test(.router) { service in
-                expectProblem(try await service.send(.get, "/protected", token: good), .unauthorized, "wrong audience")
+                expectProblem(try await service.request(.get, "/protected", token: good), .unauthorized, "wrong audience")
             }
         }
     }
@@ -73,7 +73,7 @@ import Testing
             let jwks = "http://127.0.0.1:\(identity.port!)/.well-known/jwks.json"
             let before = try parseTokens(try await identity.form("grant_type=client_credentials", headers: [.authorization: TokenGrantTests.basic])).access
             try await Self.service(jwksURL: jwks).test(.router) { service in
-                #expect(try await service.send(.get, "/protected", token: before).status == .ok)
+                #expect(try await service.request(.get, "/protected", token: before).status == .ok)
                 let kid = try await rotateSigningKeys(reader: testConfig(fixture.variables))
                 #expect(kid != (try header(before)["kid"]?.stringValue))
                 // The server re-reads its keys every SIGNING_KEY_REFRESH_MS (100 ms here).
@@ -86,16 +86,16 @@ import Testing
                 // Identity accepts its own tokens signed with the new key (and the old).
                 let user = try await identity.login("admin", IdentityFixture.adminPassword).access
                 #expect(try header(user)["kid"]?.stringValue == kid)
-                #expect(try await identity.send(.get, "/users/me", token: user).status == .ok)
-                let served = try json(try await identity.send(.get, "/.well-known/jwks.json"))["keys"]?.arrayValue?.compactMap { $0["kid"]?.stringValue }
+                #expect(try await identity.request(.get, "/users/me", token: user).status == .ok)
+                let served = try json(try await identity.request(.get, "/.well-known/jwks.json"))["keys"]?.arrayValue?.compactMap { $0["kid"]?.stringValue }
                 #expect(served == [kid, try header(before)["kid"]?.stringValue ?? ""])
                 // The verifier has cached the old JWKS; the unknown kid makes it fetch again.
-                #expect(try await service.send(.get, "/protected", token: after).status == .ok)
-                #expect(try await service.send(.get, "/protected", token: before).status == .ok)
+                #expect(try await service.request(.get, "/protected", token: after).status == .ok)
+                #expect(try await service.request(.get, "/protected", token: before).status == .ok)
                 // After a second rotation the first key is retired and no longer served.
                 _ = try await rotateSigningKeys(reader: testConfig(fixture.variables))
                 try await Task.sleep(for: .milliseconds(300))
-                let keys = try json(try await identity.send(.get, "/.well-known/jwks.json"))["keys"]?.arrayValue ?? []
+                let keys = try json(try await identity.request(.get, "/.well-known/jwks.json"))["keys"]?.arrayValue ?? []
                 #expect(keys.count == 2 && !keys.contains { $0["kid"] == (try? header(before)["kid"]) })
             }
         }

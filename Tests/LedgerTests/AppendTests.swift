@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import MedLedgerCore
@@ -95,9 +96,3 @@ import Testing
         }
     }
 }
-
-func repositoryFile(_ path: String, file: String = #filePath) -> String {
-    URL(fileURLWithPath: file).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(path).path
-}
-
-import Foundation

@@ -49,7 +49,7 @@ struct VerifyAllSweep: Sendable {
             report.add("the ledger's entries could not be read: \(error)")
         }
         do {
-            let answer = try await ledger.post(deps.config.ledgerURL.appendingPathComponent("check"), json: .object([]), timeout: .minutes(10), logger: logger)
+            let answer = try await ledger.post(deps.config.ledger.url.appendingPathComponent("check"), json: .object([]), timeout: .minutes(10), logger: logger)
             let ok = answer["ok"] == .bool(true)
             report.ledgerCheck = ok ? "ok" : "findings"
             for finding in answer["findings"]?.arrayValue ?? [] {
@@ -94,7 +94,7 @@ struct VerifyAllSweep: Sendable {
     /// The ledger's entry bundles (public C2SP tiles), 256 entries each: every version-shaped
     /// entry must carry the ref of a stored version.
     private func scanLeaves(_ ledger: ServiceClient, _ report: inout Report) async throws {
-        let base = deps.config.ledgerURL
+        let base = deps.config.ledger.url
         let note = String(buffer: try await ledger.get(base.appendingPathComponent("checkpoint"), timeout: .seconds(30)))
         let checkpoint = try Checkpoint.parse(body: SignedNote.parse(note).text)
         report.ledgerTreeSize = checkpoint.size

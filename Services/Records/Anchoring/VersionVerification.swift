@@ -88,7 +88,7 @@ struct VersionVerifier: Sendable {
             report.tlogProof = TlogProof(index: index, hashes: hashes, checkpoint: note).formatted
             if let entry = recomputedEntry {
                 do {
-                    _ = try AnchorProof.check(entry: entry.canonical, index: index, proof: hashes, checkpoint: note, verifier: deps.config.ledgerVerifier)
+                    _ = try AnchorProof.check(entry: entry.canonical, index: index, proof: hashes, checkpoint: note, verifier: deps.config.ledger.verifier)
                     report.commitmentMatchesLedger = true
                 } catch {
                     report.commitmentMatchesLedger = false

@@ -1,10 +1,8 @@
-import MedLedgerCore
-
-/// The check records makes of every anchor, when it stores one and again in `$verify`: the
+/// The check a service makes of every anchor, when it stores one and again when verifying: the
 /// checkpoint is signed by the ledger (when its verifier key is configured) and the entry's
 /// bytes are the leaf at `index` under that checkpoint's root.
-enum AnchorProof {
-    static func check(entry: [UInt8], index: Int64, proof: [[UInt8]], checkpoint note: String, verifier: NoteVerifier?) throws(ProofError) -> Checkpoint {
+public enum AnchorProof {
+    public static func check(entry: [UInt8], index: Int64, proof: [[UInt8]], checkpoint note: String, verifier: NoteVerifier?) throws(ProofError) -> Checkpoint {
         let checkpoint: Checkpoint
         do {
             if let verifier {
@@ -21,7 +19,7 @@ enum AnchorProof {
     }
 
     /// Inclusion hashes as stored: concatenated.
-    static func split(_ bytes: [UInt8]) -> [[UInt8]] {
+    public static func split(_ bytes: [UInt8]) -> [[UInt8]] {
         stride(from: 0, to: bytes.count, by: MerkleTree.hashSize).map { Array(bytes[$0..<min($0 + MerkleTree.hashSize, bytes.count)]) }
     }
 }

@@ -1,0 +1,37 @@
+public import Configuration
+import Foundation
+public import Hummingbird
+import Logging
+import MedLedgerCore
+import PostgresNIO
+
+/// Builds the audit service (Hummingbird template style): config → services → router → app.
+public func buildApplication(reader: ConfigReader) async throws -> some ApplicationProtocol {
+    var logger = Logger(label: "medledger-audit")
+    let config = try AuditConfig(reader: reader, logger: logger)
+    logger.logLevel = config.common.logLevel
+    let openAPIDocument = try OpenAPIDocument.load(from: .module)
+    let postgres = PostgresClient(configuration: config.common.database.clientConfiguration, backgroundLogger: logger)
+    let readiness = Readiness()
+    let verifier = TokenVerifier(jwksURL: config.common.jwksURL, issuer: config.common.issuer, audience: config.common.audience, logger: logger)
+    let deps = AuditDependencies(postgres: postgres, config: config)
+    _ = (verifier, deps)
+
+    let router = Router(context: ServiceRequestContext.self)
+    router.addServiceMiddleware(fhirBase: "/fhir")
+    router.addRoutes(OperationsController(postgres: postgres, readiness: readiness, openAPIDocument: openAPIDocument).endpoints)
+
+    var app = Application(
+        router: router,
+        configuration: .init(address: .hostname(config.common.host, port: config.common.port), serverName: "medledger-audit"),
+        logger: logger
+    )
+    app.addServices(postgres)
+    let startupLogger = logger
+    app.beforeServerStarts {
+        try await Migrator.migrate(AuditMigrations.all, client: postgres, logger: startupLogger)
+        readiness.markReady()
+        startupLogger.info("audit ready", metadata: ["fhir": "\(config.fhirBase)"])
+    }
+    return app
+}
