@@ -21,12 +21,18 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
     router.addServiceMiddleware(fhirBase: "/fhir")
     router.addRoutes(OperationsController(postgres: postgres, readiness: readiness, openAPIDocument: openAPIDocument).endpoints)
 
+    // The write side: ingest into the chain.
+    let writer = ChainWriter(postgres: postgres, batchLimit: config.batchLimit, logger: logger)
+    router.addRoutes(EventsController(writer: writer, config: config, verifier: verifier).endpoints)
+    MethodGuard.register(on: router.group(), paths: [("events", [.post])])
+
     var app = Application(
         router: router,
         configuration: .init(address: .hostname(config.common.host, port: config.common.port), serverName: "medledger-audit"),
         logger: logger
     )
     app.addServices(postgres)
+    app.addServices(writer)
     let startupLogger = logger
     app.beforeServerStarts {
         try await Migrator.migrate(AuditMigrations.all, client: postgres, logger: startupLogger)
