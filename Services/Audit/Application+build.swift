@@ -15,7 +15,6 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
     let readiness = Readiness()
     let verifier = TokenVerifier(jwksURL: config.common.jwksURL, issuer: config.common.issuer, audience: config.common.audience, logger: logger)
     let deps = AuditDependencies(postgres: postgres, config: config)
-    _ = (verifier, deps)
 
     let router = Router(context: ServiceRequestContext.self)
     router.addServiceMiddleware(fhirBase: "/fhir")
@@ -34,6 +33,15 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
         return ChainAnchoring(
             postgres: postgres, ledger: LedgerAppend(client: client, ledger: config.ledger), interval: config.anchorInterval, logger: logger)
     }
+
+    // The read side: FHIR AuditEvent search and read, and the public CapabilityStatement.
+    let fhir = router.group("fhir")
+    fhir.addRoutes(MetadataController(capability: AuditCapabilityStatement.resource(base: config.fhirBase, issuer: config.common.issuer)).endpoints)
+    // Before the token check: metadata is public, so its 405 needs no token either.
+    MethodGuard.register(on: fhir, paths: [("metadata", [.get])])
+    fhir.add(middleware: BearerAuthMiddleware(verifier: verifier))
+    fhir.addRoutes(AuditEventController(deps: deps).endpoints)
+    MethodGuard.register(on: fhir, paths: [("AuditEvent", [.get]), ("AuditEvent/_search", [.post]), ("AuditEvent/{id}", [.get])])
 
     var app = Application(
         router: router,

@@ -38,7 +38,7 @@ func buildApplication(
     MethodGuard.register(
         on: api, paths: [("decisions", [.post]), ("grants", [.get]), ("break-glass", [.get, .post]), ("break-glass/{id}", [.get, .delete])])
     let fhir = router.group("fhir")
-    fhir.addRoutes(MetadataController(base: config.fhirBase, issuer: config.common.issuer).endpoints)
+    fhir.addRoutes(MetadataController(capability: ConsentCapabilityStatement.resource(base: config.fhirBase, issuer: config.common.issuer)).endpoints)
     // Before the token check: metadata is public, so its 405 needs no token either.
     MethodGuard.register(on: fhir, paths: [("metadata", [.get])])
     fhir.add(middleware: BearerAuthMiddleware(verifier: verifier))

@@ -60,6 +60,13 @@ package struct BundleWriter {
             ])
     }
 
+    /// A warning about the search itself as an `outcome` entry (FHIR search.html).
+    package mutating func warning(_ issue: FHIRIssue) {
+        entry(
+            fullUrl: "urn:uuid:\(UUID().uuidString.lowercased())", resource: issue.outcome(severity: "warning").serialized(),
+            extra: [("search", .object([("mode", .string("outcome"))]))])
+    }
+
     package mutating func finish() -> [UInt8] {
         append(entries == 0 ? "}" : "]}")
         return bytes
@@ -67,4 +74,11 @@ package struct BundleWriter {
 
     private mutating func append(_ text: String) { bytes += Array(text.utf8) }
     private mutating func append(_ serialized: [UInt8]) { bytes += serialized }
+}
+
+extension FHIRIssue {
+    /// Lenient handling drops unknown parameters; the FHIR search spec asks to say which.
+    package static func ignoredSearchParameters(_ names: [String]) -> FHIRIssue {
+        FHIRIssue(code: "not-supported", diagnostics: "ignored unknown search parameters: \(names.joined(separator: ", "))")
+    }
 }

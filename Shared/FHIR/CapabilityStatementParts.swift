@@ -50,6 +50,40 @@ package enum CapabilityStatementParts {
         ])
     }
 
+    /// The whole statement of a server of a few resource types: `rest` with `documentation`,
+    /// SMART security and `resources`.
+    package static func statement(
+        software: String, description: String, base: String, issuer: String, documentation: String, resources: [JSONValue]
+    ) -> JSONValue {
+        let rest = JSONValue.object([
+            ("mode", .string("server")),
+            ("documentation", .string(documentation)),
+            ("security", smartSecurity(issuer: issuer)),
+            ("resource", .array(resources)),
+        ])
+        return .object(header(software: software, description: description, base: base) + [("rest", .array([rest]))])
+    }
+
+    /// A `rest.resource` without conditional interactions or update-as-create; a versioned
+    /// type also reads its history.
+    package static func resource(
+        _ type: String, documentation: String, interactions: [String], versioned: Bool, searchParams: [(name: String, type: String)]
+    ) -> JSONValue {
+        .object([
+            ("type", .string(type)),
+            ("documentation", .string(documentation)),
+            ("interaction", .array(interactions.map { .object([("code", .string($0))]) })),
+            ("versioning", .string(versioned ? "versioned" : "no-version")),
+            ("readHistory", .bool(versioned)),
+            ("updateCreate", .bool(false)),
+            ("conditionalCreate", .bool(false)),
+            ("conditionalRead", .string("not-supported")),
+            ("conditionalUpdate", .bool(false)),
+            ("conditionalDelete", .string("not-supported")),
+            ("searchParam", .array(searchParams.map { searchParam($0.name, type: $0.type) })),
+        ])
+    }
+
     /// `rest.resource.searchParam` entries: name and type (`token`, `date`, `reference`, …).
     package static func searchParam(_ name: String, type: String) -> JSONValue {
         .object([("name", .string(name)), ("type", .string(type))])

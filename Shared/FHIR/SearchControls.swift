@@ -13,13 +13,16 @@ package struct SearchControls: Sendable {
     let type: String
     let maximumCount: Int
     let sortKeys: [String]
+    /// Ids are whole numbers (a bigint column), so a cursor's id is bound as one.
+    let numericIDs: Bool
 
     /// `sortKeys`: what `_sort` accepts, the first being the default (descending).
-    package init(type: String, defaultCount: Int, maximumCount: Int, sortKeys: [String]) {
+    package init(type: String, defaultCount: Int, maximumCount: Int, sortKeys: [String], numericIDs: Bool = false) {
         self.type = type
         count = defaultCount
         self.maximumCount = maximumCount
         self.sortKeys = sortKeys
+        self.numericIDs = numericIDs
         sortKey = sortKeys[0]
     }
 
@@ -27,6 +30,46 @@ package struct SearchControls: Sendable {
     package static func split(_ key: String) -> (name: String, modifier: String?) {
         guard let colon = key.firstIndex(of: ":") else { return (key, nil) }
         return (String(key[..<colon]), String(key[key.index(after: colon)...]))
+    }
+
+    /// One search parameter of the resource type with its values (comma-separated: any of them).
+    package struct Parameter: Sendable {
+        package var name: String
+        package var modifier: String?
+        package var values: [String]
+    }
+
+    /// Reads a search's fields. Result parameters are taken here; names not in `known` are
+    /// ignored and returned (lenient) or refused (`strict`: `Prefer: handling=strict`), as the
+    /// FHIR search spec says; an empty value means the parameter was not given. The others come
+    /// back in order, echoed in `applied`.
+    package mutating func parameters(_ fields: [(name: String, value: String)], known: [String], strict: Bool) throws(Problem)
+        -> (parameters: [Parameter], ignored: [String])
+    {
+        var parameters: [Parameter] = []
+        var ignored: [String] = []
+        for (key, value) in fields {
+            if try take(key, value: value) { continue }
+            let (name, modifier) = Self.split(key)
+            guard known.contains(name) else {
+                if strict { throw Problem.badRequest("\(type) has no search parameter \(name) (Prefer: handling=strict)") }
+                ignored.append(key)
+                continue
+            }
+            let values = value.split(separator: ",", omittingEmptySubsequences: true).map(String.init)
+            guard !values.isEmpty else { continue }
+            parameters.append(Parameter(name: name, modifier: modifier, values: values))
+            applied.append((key, value))
+        }
+        return (parameters, ignored)
+    }
+
+    /// The code of a token searched on an element bound to one code system (`code`, `|code` or
+    /// `system|code`); nil for another system's token, which matches no code.
+    package static func code(_ token: String, system: String) -> String? {
+        guard let bar = token.firstIndex(of: "|") else { return token }
+        let given = token[..<bar]
+        return given.isEmpty || given == system ? String(token[token.index(after: bar)...]) : nil
     }
 
     /// Takes `key=value` when it is one of these parameters (400 for a bad value); false for
@@ -50,7 +93,9 @@ package struct SearchControls: Sendable {
             includeTotal = value != "none"
             applied.append((key, value))
         case "_cursor":
-            guard let cursor = SearchCursor(value) else { throw Problem.badRequest("_cursor is not one this server issued") }
+            guard let cursor = SearchCursor(value), !numericIDs || Int64(cursor.id) != nil else {
+                throw Problem.badRequest("_cursor is not one this server issued")
+            }
             self.cursor = cursor
         default:
             return false
@@ -72,5 +117,5 @@ package struct SearchControls: Sendable {
     }
 
     /// The paging of this search's page query.
-    package var paging: KeysetPaging { KeysetPaging(limit: count, cursor: cursor, descending: descending) }
+    package var paging: KeysetPaging { KeysetPaging(limit: count, cursor: cursor, descending: descending, numericIDs: numericIDs) }
 }

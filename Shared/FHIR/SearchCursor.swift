@@ -27,11 +27,14 @@ package struct KeysetPaging: Sendable {
     package var limit: Int
     package var cursor: SearchCursor?
     package var descending: Bool
+    /// The id column is a bigint: the cursor's id (checked numeric when parsed) is bound as one.
+    package var numericIDs: Bool
 
-    package init(limit: Int, cursor: SearchCursor?, descending: Bool) {
+    package init(limit: Int, cursor: SearchCursor?, descending: Bool, numericIDs: Bool = false) {
         self.limit = limit
         self.cursor = cursor
         self.descending = descending
+        self.numericIDs = numericIDs
     }
 
     /// A `previous` page is read walking backwards from the cursor, then put in order.
@@ -43,7 +46,8 @@ package struct KeysetPaging: Sendable {
         let descending = self.descending != backwards
         var sql = ""
         if let cursor {
-            sql += " AND (\(column), \(id)) \(descending ? "<" : ">") (\(builder.bind(cursor.sortValue)), \(builder.bind(cursor.id)))"
+            let cursorID = numericIDs ? builder.bind(Int64(cursor.id) ?? 0) : builder.bind(cursor.id)
+            sql += " AND (\(column), \(id)) \(descending ? "<" : ">") (\(builder.bind(cursor.sortValue)), \(cursorID))"
         }
         let direction = descending ? "DESC" : "ASC"
         sql += " ORDER BY \(column) \(direction), \(id) \(direction) LIMIT \(builder.bind(limit + 1))"

@@ -3,28 +3,13 @@ import MedLedgerCore
 /// `GET /fhir/metadata`: exactly what consent implements (FHIR R4 CapabilityStatement).
 enum ConsentCapabilityStatement {
     static func resource(base: String, issuer: String) -> JSONValue {
-        let interactions = ["create", "read", "vread", "update", "delete", "history-instance", "search-type"]
-        let consent: JSONValue = .object([
-            ("type", .string("Consent")),
-            ("documentation", .string(documentation)),
-            ("interaction", .array(interactions.map { .object([("code", .string($0))]) })),
-            ("versioning", .string("versioned")),
-            ("readHistory", .bool(true)),
-            ("updateCreate", .bool(false)),
-            ("conditionalCreate", .bool(false)),
-            ("conditionalRead", .string("not-supported")),
-            ("conditionalUpdate", .bool(false)),
-            ("conditionalDelete", .string("not-supported")),
-            ("searchParam", .array(ConsentSearchRequest.parameters.map { CapabilityStatementParts.searchParam($0.name, type: $0.type) })),
-        ])
-        let rest = JSONValue.object([
-            ("mode", .string("server")),
-            ("documentation", .string(searchDocumentation)),
-            ("security", CapabilityStatementParts.smartSecurity(issuer: issuer)),
-            ("resource", .array([consent])),
-        ])
-        return .object(
-            CapabilityStatementParts.header(software: "medledger-consent", description: "MedLedger consent", base: base) + [("rest", .array([rest]))])
+        let consent = CapabilityStatementParts.resource(
+            ConsentAccess.resourceType, documentation: documentation,
+            interactions: ["create", "read", "vread", "update", "delete", "history-instance", "search-type"], versioned: true,
+            searchParams: ConsentSearchRequest.parameters)
+        return CapabilityStatementParts.statement(
+            software: "medledger-consent", description: "MedLedger consent", base: base, issuer: issuer, documentation: searchDocumentation,
+            resources: [consent])
     }
 
     static let documentation = """

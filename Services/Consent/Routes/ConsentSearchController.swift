@@ -25,24 +25,9 @@ struct ConsentSearchController {
         let page = try await deps.postgres.withConnection { connection in
             try await ConsentSearchStore.search(search, access: ConsentAccess(caller), on: connection, logger: context.logger)
         }
-        let links = SearchLinks.searchset(
-            base: "\(deps.base)/Consent", applied: search.controls.applied, cursor: search.controls.cursor, page: (page.hasNext, page.hasPrevious),
-            first: page.matches.first.map { ($0.lastUpdated, $0.id) }, last: page.matches.last.map { ($0.lastUpdated, $0.id) })
-        var bundle = BundleWriter(type: "searchset", total: page.total, links: links)
-        for match in page.matches {
-            bundle.entry(
-                fullUrl: "\(deps.base)/Consent/\(match.id)", resource: Array(match.body.utf8),
-                extra: [("search", .object([("mode", .string("match"))]))])
-        }
-        if !search.ignored.isEmpty {
-            // Lenient handling drops unknown parameters; the FHIR search spec asks to say which.
-            let warning = FHIRIssue(
-                code: "not-supported", diagnostics: "ignored unknown search parameters: \(search.ignored.joined(separator: ", "))")
-            let outcome = JSONValue.object([("resourceType", .string("OperationOutcome")), ("issue", .array([warning.json(severity: "warning")]))])
-            bundle.entry(
-                fullUrl: "urn:uuid:\(UUID().uuidString.lowercased())", resource: outcome.serialized(),
-                extra: [("search", .object([("mode", .string("outcome"))]))])
-        }
-        return FHIRHTTP.jsonResponse(bundle.finish())
+        let bundle = page.searchset(
+            type: ConsentAccess.resourceType, base: deps.base, controls: search.controls, ignored: search.ignored,
+            key: { ($0.lastUpdated, $0.id) }, resource: { Array($0.body.utf8) })
+        return FHIRHTTP.jsonResponse(bundle)
     }
 }

@@ -28,20 +28,11 @@ struct ConsentSearchRequest: Sendable {
 
     /// `base`: our FHIR base, under which an absolute reference is a local one.
     init(fields: [(name: String, value: String)], strict: Bool, base: String) throws(Problem) {
-        for (key, value) in fields {
-            if try controls.take(key, value: value) { continue }
-            let (name, modifier) = SearchControls.split(key)
-            guard Self.parameters.contains(where: { $0.name == name }) else {
-                if strict { throw Problem.badRequest("Consent has no search parameter \(name) (Prefer: handling=strict)") }
-                ignored.append(key)
-                continue
-            }
-            if let modifier { throw Problem.badRequest("the modifier :\(modifier) is not supported on \(name)") }
-            let values = value.split(separator: ",", omittingEmptySubsequences: true).map(String.init)
-            // An empty value means the parameter was not given (FHIR search, "Handling errors").
-            guard !values.isEmpty else { continue }
-            filters.append(try Self.filter(name, values, base: base))
-            controls.applied.append((key, value))
+        let (parameters, ignored) = try controls.parameters(fields, known: Self.parameters.map(\.name), strict: strict)
+        self.ignored = ignored
+        for parameter in parameters {
+            if let modifier = parameter.modifier { throw Problem.badRequest("the modifier :\(modifier) is not supported on \(parameter.name)") }
+            filters.append(try Self.filter(parameter.name, parameter.values, base: base))
         }
     }
 
@@ -52,9 +43,9 @@ struct ConsentSearchRequest: Sendable {
         case "actor":
             return .actor(
                 try values.map { value throws(Problem) in try reference(value, name, types: ["Practitioner", "Organization"], base: base) })
-        case "status": return .status(values.map(statusCode))
-        case "period": return .period(try values.map { value throws(Problem) in try date(value, name) })
-        default: return .lastUpdated(try values.map { value throws(Problem) in try date(value, name) })
+        case "status": return .status(values.compactMap { SearchControls.code($0, system: statusSystem) })
+        case "period": return .period(try values.map { value throws(Problem) in try DateSearch.parse(value, parameter: name) })
+        default: return .lastUpdated(try values.map { value throws(Problem) in try DateSearch.parse(value, parameter: name) })
         }
     }
 
@@ -64,23 +55,6 @@ struct ConsentSearchRequest: Sendable {
         if let reference = TypedReference.parse(text, types) { return reference }
         if types.count == 1, FHIRReference.isValidID(text) { return "\(types[0])/\(text)" }
         throw Problem.badRequest("\(name)=\(value) is not a reference to \(TypedReference.shapes(types))")
-    }
-
-    /// A consent status from a token (`code`, `|code` or `system|code`).
-    private static func statusCode(_ value: String) -> String {
-        guard let bar = value.firstIndex(of: "|") else { return value }
-        let system = value[..<bar]
-        // Another system's code matches no consent status.
-        return system.isEmpty || system == statusSystem ? String(value[value.index(after: bar)...]) : ""
-    }
-
-    private static func date(_ value: String, _ name: String) throws(Problem) -> (prefix: DateSearch.Prefix, range: FHIRDateRange) {
-        guard let date = DateSearch.value(value) else {
-            throw Problem.badRequest(
-                "\(name)=\(value) is not a date search value: an optional prefix (eq ne lt gt le ge sa eb ap) and a date such as 2026, 2026-05, 2026-05-01 or 2026-05-01T10:00:00Z"
-            )
-        }
-        return date
     }
 
     /// The filters as SQL conditions on a `consents` row aliased `c`.

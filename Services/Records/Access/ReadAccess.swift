@@ -73,12 +73,3 @@ extension Caller {
         }
     }
 }
-
-extension FHIRIssue {
-    /// This issue as a searchset's `outcome` entry (FHIR search.html: warnings about a search).
-    func addOutcomeEntry(to bundle: inout BundleWriter) {
-        bundle.entry(
-            fullUrl: "urn:uuid:\(UUID().uuidString.lowercased())", resource: outcome(severity: "warning").serialized(),
-            extra: [("search", .object([("mode", .string("outcome"))]))])
-    }
-}

@@ -72,7 +72,7 @@ struct ProvenanceController {
                 fullUrl: "\(base)/\(version.seq)", resource: ProvenanceResource.make(version).serialized(),
                 extra: [("search", .object([("mode", .string("match"))]))])
         }
-        if access.consentUnavailable { ReadAccess.consentUnavailableWarning.addOutcomeEntry(to: &bundle) }
+        if access.consentUnavailable { bundle.warning(ReadAccess.consentUnavailableWarning) }
         return FHIRHTTP.jsonResponse(bundle.finish())
     }
 

@@ -55,7 +55,7 @@ struct SearchController {
                 fullUrl: "\(deps.base)/\(stored.reference)", resource: try await interaction.body(of: stored),
                 extra: [("search", .object([("mode", .string("include"))]))])
         }
-        if access.consentUnavailable { ReadAccess.consentUnavailableWarning.addOutcomeEntry(to: &bundle) }
+        if access.consentUnavailable { bundle.warning(ReadAccess.consentUnavailableWarning) }
         return FHIRHTTP.jsonResponse(bundle.finish())
     }
 
