@@ -7,18 +7,16 @@ import PostgresNIO
 
 /// Builds the consent service (Hummingbird template style): config → services → router → app.
 public func buildApplication(reader: ConfigReader) async throws -> some ApplicationProtocol {
-    try await buildApplication(reader: reader) { config, logger in
-        config.common.serviceCredentials.map { credentials in
-            let tokens = ServiceTokenClient(identityURL: config.common.identityURL, credentials: credentials, logger: logger)
-            return HTTPDirectory(client: ServiceClient(tokens: tokens), recordsURL: config.recordsURL, identityURL: config.common.identityURL)
-        }
+    try await buildApplication(reader: reader) { config, client in
+        client.map { HTTPDirectory(client: $0, recordsURL: config.recordsURL, identityURL: config.common.identityURL) }
     }
 }
 
-/// `directory`: where patients and actors are looked up (tests pass a fixed set; nil skips the
-/// lookups, as development without service credentials does).
+/// `directory`: where patients and actors are looked up, given consent's own client when it has
+/// credentials (tests pass a fixed set; nil skips the lookups, as development without service
+/// credentials does).
 func buildApplication(
-    reader: ConfigReader, directory: (ConsentConfig, Logger) -> (any Directory)?
+    reader: ConfigReader, directory: (ConsentConfig, ServiceClient?) -> (any Directory)?
 ) async throws -> some ApplicationProtocol {
     var logger = Logger(label: "medledger-consent")
     let config = try ConsentConfig(reader: reader, logger: logger)
@@ -27,7 +25,14 @@ func buildApplication(
     let postgres = PostgresClient(configuration: config.common.database.clientConfiguration, backgroundLogger: logger)
     let readiness = Readiness()
     let verifier = TokenVerifier(jwksURL: config.common.jwksURL, issuer: config.common.issuer, audience: config.common.audience, logger: logger)
-    let deps = ConsentDependencies(postgres: postgres, config: config, directory: directory(config, logger))
+    // Consent's own token for its calls to records, identity and audit.
+    let client = config.common.serviceCredentials.map { credentials in
+        ServiceClient(tokens: ServiceTokenClient(identityURL: config.common.identityURL, credentials: credentials, logger: logger))
+    }
+    let auditDelivery = client.map { AuditDelivery(postgres: postgres, client: $0, auditURL: config.common.auditURL, logger: logger).worker() }
+    let deps = ConsentDependencies(
+        postgres: postgres, config: config, directory: directory(config, client),
+        outboxes: OutboxTransactions(postgres: postgres, workers: [auditDelivery]))
 
     let router = Router(context: ServiceRequestContext.self)
     router.addServiceMiddleware(fhirBase: "/fhir")
@@ -57,6 +62,7 @@ func buildApplication(
         logger: logger
     )
     app.addServices(postgres)
+    if let auditDelivery { app.addServices(auditDelivery) }
     let startupLogger = logger
     app.beforeServerStarts {
         try await Migrator.migrate(ConsentMigrations.all, client: postgres, logger: startupLogger)

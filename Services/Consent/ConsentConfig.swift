@@ -32,7 +32,9 @@ struct ConsentConfig: Sendable {
                     "OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET are required in production mode: consent checks that patients, practitioners and organizations exist"
                 )
             }
-            logger.warning("OAUTH_CLIENT_ID not set: consents are stored without checking that their patient and actor exist (development mode only)")
+            logger.warning(
+                "OAUTH_CLIENT_ID not set: consents are stored without checking that their patient and actor exist, and audit events stay in the outbox (development mode only)"
+            )
         }
     }
 

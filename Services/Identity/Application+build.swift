@@ -19,12 +19,21 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
     let verifier = TokenVerifier(
         source: "identity key store", issuer: config.issuer, audience: config.common.audience, logger: logger, refreshInterval: .zero
     ) { try await keys.jwks() }
+    // Identity's audit events go to the audit service with a token identity issues to its own
+    // client over HTTP, so delivery waits until this server listens.
+    let serving = Readiness()
+    let auditDelivery = config.common.serviceCredentials.map { credentials in
+        let tokens = ServiceTokenClient(identityURL: config.common.identityURL, credentials: credentials, logger: logger)
+        let delivery = AuditDelivery(postgres: postgres, client: ServiceClient(tokens: tokens), auditURL: config.common.auditURL, logger: logger)
+        return OutboxWorker(name: "audit outbox", logger: logger) { serving.isReady ? try await delivery.deliverBatch() : 0 }
+    }
+    let outboxes = OutboxTransactions(postgres: postgres, workers: [auditDelivery])
     let hasher = PasswordHasher(cost: config.bcryptCost)
     let users = UserStore(postgres: postgres)
     let clients = ClientStore(postgres: postgres)
-    let sessions = SessionStore(postgres: postgres, refreshLifetime: config.refreshTokenLifetime)
+    let sessions = SessionStore(outboxes: outboxes, refreshLifetime: config.refreshTokenLifetime)
     let login = LoginService(
-        postgres: postgres, users: users, sessions: sessions,
+        outboxes: outboxes, users: users, sessions: sessions,
         throttle: LoginThrottle(limit: config.addressLimit, windowSeconds: config.addressWindowSeconds), hasher: hasher,
         lockoutThreshold: config.lockoutThreshold, lockoutSeconds: config.lockoutSeconds)
     let issuer = TokenIssuer(keys: keys, issuer: config.issuer, audience: config.common.audience, lifetime: config.accessTokenLifetime)
@@ -35,23 +44,28 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
     router.addRoutes(OperationsController(postgres: postgres, readiness: readiness, openAPIDocument: openAPIDocument).endpoints)
     router.addRoutes(DiscoveryController(keys: keys, issuer: config.issuer).endpoints)
     router.addRoutes(
-        AuthController(postgres: postgres, login: login, issuer: issuer, sessions: sessions, clients: clients, verifier: verifier).endpoints)
+        AuthController(outboxes: outboxes, login: login, issuer: issuer, sessions: sessions, clients: clients, verifier: verifier).endpoints)
     router.addRoutes(
-        UsersController(postgres: postgres, users: users, guardian: guardian, login: login, hasher: hasher, verifier: verifier).endpoints)
-    router.addRoutes(ClientsController(postgres: postgres, clients: clients, guardian: guardian, verifier: verifier).endpoints)
+        UsersController(outboxes: outboxes, users: users, guardian: guardian, login: login, hasher: hasher, verifier: verifier).endpoints)
+    router.addRoutes(ClientsController(outboxes: outboxes, clients: clients, guardian: guardian, verifier: verifier).endpoints)
     router.addRoutes(OrganizationsController(postgres: postgres, guardian: guardian, verifier: verifier).endpoints)
 
     var app = Application(
         router: router,
         configuration: .init(address: .hostname(config.common.host, port: config.common.port), serverName: "medledger-identity"),
+        onServerRunning: { _ in
+            serving.markReady()
+            auditDelivery?.wake()
+        },
         logger: logger
     )
     app.addServices(postgres)
+    if let auditDelivery { app.addServices(auditDelivery) }
     let startupLogger = logger
     app.beforeServerStarts {
         try await Migrator.migrate(IdentityMigrations.all, client: postgres, logger: startupLogger)
         try await SigningKeyStore.prepare(postgres: postgres, kek: config.keyEncryptionKey, logger: startupLogger)
-        try await Bootstrap.run(config: config, users: users, clients: clients, hasher: hasher, postgres: postgres, logger: startupLogger)
+        try await Bootstrap.run(config: config, users: users, hasher: hasher, outboxes: outboxes, logger: startupLogger)
         readiness.markReady()
         startupLogger.info("identity ready", metadata: ["issuer": "\(config.issuer)"])
     }

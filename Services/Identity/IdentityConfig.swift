@@ -69,5 +69,13 @@ struct IdentityConfig: Sendable {
         addressWindowSeconds = try reader.integer("login.address.window.seconds", default: 300, range: 1...86400)
         signingKeyRefresh = .milliseconds(try reader.integer("signing.key.refresh.ms", default: 5000, range: 100...600_000))
         clients = try ConfiguredClient.parseList(reader.text("identity.clients", secret: true) ?? "", production: production)
+        if common.serviceCredentials == nil {
+            if production {
+                throw ConfigError(
+                    "OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET are required in production mode: identity delivers its audit events to the audit service with a token for its own client (register it in IDENTITY_CLIENTS with medledger/audit.write)"
+                )
+            }
+            logger.warning("OAUTH_CLIENT_ID not set: audit events stay in the outbox (development mode only)")
+        }
     }
 }

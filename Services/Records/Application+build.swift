@@ -16,7 +16,7 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
     let readiness = Readiness()
     let verifier = TokenVerifier(jwksURL: config.common.jwksURL, issuer: config.common.issuer, audience: config.common.audience, logger: logger)
     let keys = DataKeyStore(postgres: postgres, keys: config.keys)
-    // Records' own token for its calls to the ledger and consent.
+    // Records' own token for its calls to the ledger, consent and audit.
     let peers = config.common.serviceCredentials.map { credentials in
         ServiceClient(tokens: ServiceTokenClient(identityURL: config.common.identityURL, credentials: credentials, logger: logger))
     }
@@ -25,9 +25,11 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
             postgres: postgres, ledger: LedgerAppend(client: client, ledger: config.ledger), batchLimit: config.anchorBatchLimit, logger: logger)
         return OutboxWorker(name: "ledger outbox", logger: logger) { try await delivery.deliverBatch() }
     }
+    let auditDelivery = peers.map { AuditDelivery(postgres: postgres, client: $0, auditURL: config.common.auditURL, logger: logger).worker() }
+    let outboxes = OutboxTransactions(postgres: postgres, workers: [anchoring, auditDelivery])
     let deps = RecordsDependencies(
-        postgres: postgres, keys: keys, store: ResourceStore(postgres: postgres, keys: keys), audit: AuditLog(postgres: postgres, logger: logger),
-        config: config, ledger: peers, anchoring: anchoring,
+        postgres: postgres, keys: keys, store: ResourceStore(postgres: postgres, keys: keys),
+        audit: AuditLog(postgres: postgres, delivery: auditDelivery, logger: logger), config: config, ledger: peers, outboxes: outboxes,
         consent: ConsentGrantCache(client: peers, consentURL: config.consentURL, cacheSeconds: config.consentCacheSeconds, logger: logger))
 
     let router = Router(context: ServiceRequestContext.self)
@@ -56,7 +58,7 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
         logger: logger
     )
     app.addServices(postgres)
-    if let anchoring { app.addServices(anchoring) }
+    for worker in [anchoring, auditDelivery].compactMap({ $0 }) { app.addServices(worker) }
     let startupLogger = logger
     app.beforeServerStarts {
         try await Migrator.migrate(RecordsMigrations.all, client: postgres, logger: startupLogger)

@@ -41,7 +41,8 @@ struct RecordsConfig: Sendable {
                 throw ConfigError("OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET are required in production mode: records sends every version to the ledger")
             }
             logger.warning(
-                "OAUTH_CLIENT_ID not set: versions are not sent to the ledger and stay pending, and no access by consent is granted (development mode only)")
+                "OAUTH_CLIENT_ID not set: versions are not sent to the ledger and stay pending, audit events stay in the outbox, and no access by consent is granted (development mode only)"
+            )
         }
         anchorBatchLimit = try reader.integer("anchor.batch.limit", default: 500, range: 1...1000)
         consentURL = try reader.url("consent.url", default: "http://127.0.0.1:8083")

@@ -15,6 +15,9 @@ public struct CommonConfig: Sendable {
     public var logLevel: Logger.Level
     public var database: DatabaseConfig
     public var identityURL: URL
+    /// Where the audit service takes events (`AUDIT_URL`): identity, records and consent deliver
+    /// their audit outboxes to `AUDIT_URL/events`.
+    public var auditURL: URL
     public var issuer: String
     public var audience: String
     public var jwksURL: URL
@@ -31,6 +34,7 @@ public struct CommonConfig: Sendable {
         database = try DatabaseConfig(url: reader.text("database.url", default: "postgres://medledger@127.0.0.1:5432/\(defaultDatabase)", secret: true)!)
         identityURL = try reader.url("identity.url", default: "http://127.0.0.1:8081")
         issuer = reader.text("identity.issuer", default: identityURL.absoluteString)!
+        auditURL = try reader.url("audit.url", default: "http://127.0.0.1:8084")
         audience = reader.text("medledger.audience", default: "medledger")!
         jwksURL = try reader.url("jwks.url", default: identityURL.appendingPathComponent(".well-known/jwks.json").absoluteString)
         maxBodyBytes = try reader.integer("max.body.bytes", default: 16 << 20, range: 1024...(1 << 30))

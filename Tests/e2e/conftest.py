@@ -5,8 +5,8 @@ stack.env file; STACK_ENV names that file. All tests of a run share one ledger a
 identity, so tests never assume absolute indices or tree sizes (they compare against what
 they appended themselves, and every entry carries a unique prefix: the `uniq` fixture), and
 every account they create has a unique username.
-Helpers that are not fixtures live in e2e_support.py, identitylib.py, ledgerlib.py and
-recordslib.py.
+Helpers that are not fixtures live in e2e_support.py, identitylib.py, ledgerlib.py,
+recordslib.py and outboxlib.py.
 """
 
 from __future__ import annotations
@@ -60,6 +60,14 @@ def identity(stack) -> identitylib.Identity:
     client = identitylib.Identity(stack["IDENTITY_URL"])
     _ready(client.base, "identity")
     return client
+
+
+@pytest.fixture(scope="session")
+def audit_url(stack) -> str:
+    """The running audit service's base URL (AUDIT_URL); fails the test if it is not ready."""
+    base = stack["AUDIT_URL"].rstrip("/")
+    _ready(base, "audit")
+    return base
 
 
 @pytest.fixture

@@ -67,6 +67,22 @@ def test_every_service_runs_in_compose(compose, target):
     assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
+def _sources_mention(target: str, text: str) -> bool:
+    return any(text in f.read_text() for f in (REPO / "Services" / target).rglob("*.swift"))
+
+
+@pytest.mark.parametrize("target", repo_services())
+def test_every_service_reaches_its_peers_in_compose(compose, target):
+    """A service with an audit outbox delivers it to audit, and one that anchors in the ledger
+    (LedgerPeer) reaches the ledger and checks its checkpoints, inside the compose network."""
+    env = compose["services"][target.lower()]["environment"]
+    if target != "Audit" and _sources_mention(target, "CREATE TABLE audit_outbox"):
+        assert env.get("AUDIT_URL") == "http://audit:8084", f"{target} has an audit outbox but AUDIT_URL is {env.get('AUDIT_URL')}"
+    if _sources_mention(target, "LedgerPeer("):
+        assert env.get("LEDGER_URL") == "http://ledger:8085", env.get("LEDGER_URL")
+        assert "LEDGER_VKEY" in str(env.get("LEDGER_VKEY")), f"{target} anchors in the ledger but gets no LEDGER_VKEY"
+
+
 def test_client_scopes_match_the_stack(compose):
     """IDENTITY_CLIENTS in compose registers every service's client with the stack's scopes."""
     registered = {}

@@ -53,7 +53,7 @@ struct BreakGlassController {
             id: UUID().uuidString.lowercased(), actor: doctor, patient: patient, reason: reason, started: now,
             expires: now.addingTimeInterval(TimeInterval(deps.config.breakGlassDuration.components.seconds)))
         let event = ConsentAuditEvent(kind: .breakGlassStart, caller: caller, patient: patient, session: (session.id, reason))
-        try await Database.transaction(deps.postgres, logger: context.logger) { connection in
+        try await deps.outboxes.transaction(logger: context.logger) { connection in
             try await BreakGlassStore.start(session, event: event, on: connection, logger: context.logger)
         }
         context.logger.notice("break-glass access started", metadata: ["session": "\(session.id)", "actor": "\(doctor)", "patient": "\(patient)"])
@@ -67,7 +67,7 @@ struct BreakGlassController {
         let (caller, doctor) = try Self.doctor(context)
         let id = try Self.sessionID(context)
         let now = Date()
-        let session = try await Database.transaction(deps.postgres, logger: context.logger) { connection -> BreakGlassSession in
+        let session = try await deps.outboxes.transaction(logger: context.logger) { connection -> BreakGlassSession in
             guard
                 let session = try await BreakGlassStore.session(id, filter: .init(actor: doctor), lock: true, on: connection, logger: context.logger)
             else {

@@ -31,7 +31,7 @@ struct ConsentController {
         let grant = try await rules.check(resource, previous: nil)
         let id = UUID().uuidString.lowercased()
         let now = ResourceStamp.now()
-        let stored = try await Database.transaction(deps.postgres, logger: context.logger) { connection in
+        let stored = try await deps.outboxes.transaction(logger: context.logger) { connection in
             try await ConsentStore.write(
                 grant, body: rules.stored(resource, id: id, version: 1, lastUpdated: now), id: id, version: 1, lastUpdated: Micros.of(now),
                 recordedBy: caller.author,
@@ -118,7 +118,7 @@ struct ConsentController {
         let rules = ConsentWriteRules(deps: deps, caller: caller, logger: context.logger)
         let grant = try await rules.check(resource, previous: previous)
         let now = ResourceStamp.now()
-        let stored = try await Database.transaction(deps.postgres, logger: context.logger) { connection in
+        let stored = try await deps.outboxes.transaction(logger: context.logger) { connection in
             let current = try await Self.writable(id, access: access, expected: expected, lock: true, on: connection, logger: context.logger)
             // A concurrent write since the check: its patient or actor were not the ones looked up against.
             guard current.version == previous.version else {
@@ -138,7 +138,7 @@ struct ConsentController {
     func delete(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let (caller, access, id) = try target(.delete, request: request, context: context)
         let expected = try FHIRHTTP.ifMatch(request)
-        let deleted = try await Database.transaction(deps.postgres, logger: context.logger) { connection -> StoredConsent in
+        let deleted = try await deps.outboxes.transaction(logger: context.logger) { connection -> StoredConsent in
             guard let current = try await ConsentStore.current(id, access: access, lock: true, on: connection, logger: context.logger) else {
                 throw Problem.notFound("Consent/\(id) is not known")
             }

@@ -69,6 +69,12 @@ enum ConsentMigrations {
                     delivered_at timestamptz)
                 """,
             ]
-        )
+        ),
+        // Delivered rows are deleted (the audit outbox only holds what audit has not acknowledged).
+        Migration(
+            version: 2,
+            name: "the audit outbox only holds undelivered events",
+            statements: ["ALTER TABLE audit_outbox DROP COLUMN delivered_at"]
+        ),
     ]
 }

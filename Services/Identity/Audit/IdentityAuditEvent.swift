@@ -51,9 +51,6 @@ struct IdentityAuditEvent: Sendable {
         case accountChanged = "account-changed"
         case clientCreated = "client-created"
         case clientChanged = "client-changed"
-
-        /// The kinds the login history shows.
-        static let loginHistory: [Kind] = [.login, .logout, .loginFailed, .lockout, .refreshTokenReuse]
     }
 
     enum Outcome: String, Sendable {
@@ -66,12 +63,15 @@ struct IdentityAuditEvent: Sendable {
     var outcome: Outcome = .success
     var detail: String?
     var agent: AuditAgent
-    /// The account the event is about (the history index), when there is one.
-    var subjectUserID: UUID?
     /// The account or client acted upon, for changes.
     var entity: (system: String, id: String, display: String?)?
+    /// `Patient/x` when the account acted upon is a patient's: their audit view shows it.
+    var patient: String?
     var sessionID: UUID?
     var changes: [String] = []
+
+    /// Its `audit_outbox` row, inserted in the transaction of what it describes.
+    var row: AuditOutboxRow { AuditOutboxRow(service: "identity", event: AuditEventBuilder.resource(self, recorded: Date())) }
 }
 
 enum AuditEventBuilder {
@@ -119,7 +119,7 @@ enum AuditEventBuilder {
             )
         }
         entity.append(("detail", .array(details)))
-        members.append(("entity", .array([.object(entity)])))
+        members.append(("entity", .array([.object(entity)] + (event.patient.map { [AuditEventParts.patientEntity($0)] } ?? []))))
         return .object(members)
     }
 }

@@ -7,7 +7,8 @@ import PostgresNIO
 /// audited either way. Every failure looks the same to the caller, so the answer never tells
 /// whether an account exists, is disabled or is locked.
 struct LoginService: Sendable {
-    let postgres: PostgresClient
+    /// Transactions that write audit events: delivery starts once they commit.
+    let outboxes: OutboxTransactions
     let users: UserStore
     let sessions: SessionStore
     let throttle: LoginThrottle
@@ -40,13 +41,12 @@ struct LoginService: Sendable {
             let why = user.disabled ? "account disabled" : user.isLocked ? "account locked" : "wrong password"
             try await fail(user, username: username, address: address, why: why, countsTowardsLockout: !passwordMatches, logger: logger)
         }
-        let opened = try await Database.transaction(postgres, logger: logger) { connection -> Success? in
+        let opened = try await outboxes.transaction(logger: logger) { connection -> Success? in
             guard let current = try await UserStore.recordSuccess(user.id, on: connection, logger: logger) else { return nil }
             let (session, refresh) = try await sessions.open(userID: user.id, address: address, on: connection, logger: logger)
             var event = IdentityAuditEvent(kind: .login, agent: .user(current, address: address))
-            event.subjectUserID = user.id
             event.sessionID = session
-            try await AuditOutbox.record(event, on: connection, logger: logger)
+            try await event.row.insert(on: connection, logger: logger)
             return Success(user: current, session: session, refreshToken: refresh)
         }
         guard let opened else {
@@ -66,19 +66,17 @@ struct LoginService: Sendable {
     /// A wrong password, also when changing one's own password: audited, throttled, counted.
     func recordFailure(_ user: UserRecord?, username: String, address: String, why: String, countsTowardsLockout: Bool, logger: Logger) async throws {
         await throttle.recordFailure(address)
-        try await Database.transaction(postgres, logger: logger) { connection in
+        try await outboxes.transaction(logger: logger) { connection in
             let agent = user.map { AuditAgent.user($0, address: address) } ?? AuditAgent(username: username, address: address)
             var event = IdentityAuditEvent(kind: .loginFailed, outcome: .minorFailure, agent: agent)
             event.detail = "login failed: \(why)"
-            event.subjectUserID = user?.id
-            try await AuditOutbox.record(event, on: connection, logger: logger)
+            try await event.row.insert(on: connection, logger: logger)
             if let user, countsTowardsLockout,
                 try await UserStore.recordFailure(user.id, threshold: lockoutThreshold, lockSeconds: lockoutSeconds, on: connection, logger: logger)
             {
                 var lockout = IdentityAuditEvent(kind: .lockout, outcome: .seriousFailure, agent: agent)
                 lockout.detail = "account locked for \(lockoutSeconds) s after \(lockoutThreshold) failed logins"
-                lockout.subjectUserID = user.id
-                try await AuditOutbox.record(lockout, on: connection, logger: logger)
+                try await lockout.row.insert(on: connection, logger: logger)
                 logger.notice("account locked", metadata: ["user": "\(user.id)"])
             }
         }

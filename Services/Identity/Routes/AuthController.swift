@@ -8,7 +8,8 @@ import PostgresNIO
 
 /// `/auth/login` (JSON), `/auth/token` (OAuth 2.0, RFC 6749) and `/auth/logout`.
 struct AuthController {
-    let postgres: PostgresClient
+    /// Transactions that write audit events: delivery starts once they commit.
+    let outboxes: OutboxTransactions
     let login: LoginService
     let issuer: TokenIssuer
     let sessions: SessionStore
@@ -101,7 +102,7 @@ struct AuthController {
             scopes = try ScopeRequest.narrow(allowed: success.user.allowedScopes, requested: parameters["scope"])
         } catch {
             // Nothing was handed out: close the session the login opened.
-            try await Database.transaction(postgres, logger: context.logger) { connection in
+            try await outboxes.transaction(logger: context.logger) { connection in
                 _ = try await SessionStore.end(session: success.session, reason: "invalid-scope", on: connection, logger: context.logger)
             }
             throw error
@@ -149,15 +150,14 @@ struct AuthController {
 
     func logout(context: ServiceRequestContext) async throws -> Response {
         guard let token = context.token, let sid = token.sid.flatMap(UUID.init(uuidString:)) else { return Response(status: .noContent) }
-        try await Database.transaction(postgres, logger: context.logger) { connection in
+        try await outboxes.transaction(logger: context.logger) { connection in
             guard let user = try await SessionStore.user(ofSession: sid, on: connection, logger: context.logger),
                 user.id.uuidString.lowercased() == token.sub.value,
                 try await SessionStore.end(session: sid, reason: "logout", on: connection, logger: context.logger)
             else { return }
             var event = IdentityAuditEvent(kind: .logout, agent: .user(user, address: context.clientAddress))
-            event.subjectUserID = user.id
             event.sessionID = sid
-            try await AuditOutbox.record(event, on: connection, logger: context.logger)
+            try await event.row.insert(on: connection, logger: context.logger)
         }
         return Response(status: .noContent)
     }

@@ -7,7 +7,8 @@ import PostgresNIO
 
 /// `/clients`: OAuth clients (EHR systems, MedLedger services), registered by admins.
 struct ClientsController {
-    let postgres: PostgresClient
+    /// Transactions that write audit events: delivery starts once they commit.
+    let outboxes: OutboxTransactions
     let clients: ClientStore
     let guardian: CallerGuard
     let verifier: TokenVerifier
@@ -47,7 +48,7 @@ struct ClientsController {
         if let organization { try ClientRules.validateOrganization(organization) }
         let secret = SecretToken.generate()
         let new = ClientStore.NewClient(id: id, name: name, role: role, scopes: scopes, organization: organization, trusted: trusted)
-        let created = try await Database.transaction(postgres, logger: context.logger) { connection -> ClientRecord? in
+        let created = try await outboxes.transaction(logger: context.logger) { connection -> ClientRecord? in
             guard let created = try await ClientStore.insert(new, secretHash: SecretToken.hash(secret), on: connection, logger: context.logger) else {
                 return nil
             }
@@ -93,7 +94,7 @@ struct ClientsController {
     func save(_ client: ClientRecord, _ changes: ClientStore.Changes, by caller: CallerGuard.Caller, context: ServiceRequestContext) async throws
         -> ClientRecord
     {
-        let updated = try await Database.transaction(postgres, logger: context.logger) { connection -> ClientRecord? in
+        let updated = try await outboxes.transaction(logger: context.logger) { connection -> ClientRecord? in
             guard let updated = try await ClientStore.update(client.id, changes, on: connection, logger: context.logger) else { return nil }
             try await audit(.clientChanged, client: updated, by: caller, changes: changes.names, on: connection, context: context)
             return updated
@@ -129,6 +130,6 @@ struct ClientsController {
         event.entity = (AuditEventParts.clientSystem, client.id, client.name)
         event.sessionID = caller.session
         event.changes = changes
-        try await AuditOutbox.record(event, on: connection, logger: context.logger)
+        try await event.row.insert(on: connection, logger: context.logger)
     }
 }

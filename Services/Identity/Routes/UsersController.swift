@@ -7,7 +7,8 @@ import PostgresNIO
 
 /// `/users`: accounts, managed by role (admins: staff and admins; receptionists: patients).
 struct UsersController {
-    let postgres: PostgresClient
+    /// Transactions that write audit events: delivery starts once they commit.
+    let outboxes: OutboxTransactions
     let users: UserStore
     let guardian: CallerGuard
     let login: LoginService
@@ -24,7 +25,6 @@ struct UsersController {
         routes.post("/users") { request, context in try await create(request, context: context) }
         routes.get("/users/{id}") { _, context in try await managedUser(context).target.json.response() }
         routes.patch("/users/{id}") { request, context in try await update(request, context: context) }
-        routes.get("/users/{id}/login-history") { request, context in try await loginHistory(request, context: context) }
         return routes
     }
 
@@ -43,14 +43,14 @@ struct UsersController {
         try PasswordPolicy.check(new, username: caller.user.username)
         guard new != current else { throw Problem(.unprocessableContent, "the new password must differ from the current one") }
         let hash = try await hasher.hash(new)
-        try await Database.transaction(postgres, logger: context.logger) { connection in
+        try await outboxes.transaction(logger: context.logger) { connection in
             let changes = UserStore.Changes(passwordHash: hash, mustChangePassword: false)
             _ = try await UserStore.update(caller.user.id, changes, on: connection, logger: context.logger)
             var event = IdentityAuditEvent(kind: .passwordChanged, agent: .user(caller.user, address: context.clientAddress))
-            event.subjectUserID = caller.user.id
             event.entity = (AuditEventParts.userSystem, caller.user.id.uuidString.lowercased(), caller.user.username)
+            event.patient = caller.user.patient
             event.changes = ["password"]
-            try await AuditOutbox.record(event, on: connection, logger: context.logger)
+            try await event.row.insert(on: connection, logger: context.logger)
         }
         return Response(status: .noContent)
     }
@@ -96,7 +96,7 @@ struct UsersController {
         let new = UserStore.NewUser(
             username: username, name: name, role: role, fhirUser: fhirUser, passwordHash: try await hasher.hash(password),
             mustChangePassword: role == .patient)
-        let created = try await Database.transaction(postgres, logger: context.logger) { connection -> UserRecord? in
+        let created = try await outboxes.transaction(logger: context.logger) { connection -> UserRecord? in
             guard let created = try await UserStore.insert(new, on: connection, logger: context.logger) else { return nil }
             try await audit(.accountCreated, target: created, by: caller, changes: [], on: connection, context: context)
             return created
@@ -141,7 +141,7 @@ struct UsersController {
             changes.mustChangePassword = true  // someone else chose it
         }
         if let unlock = try body.optionalBool("unlock") { changes.unlock = unlock }
-        let updated = try await Database.transaction(postgres, logger: context.logger) { connection -> UserRecord? in
+        let updated = try await outboxes.transaction(logger: context.logger) { connection -> UserRecord? in
             guard let updated = try await UserStore.update(target.id, changes, on: connection, logger: context.logger) else { return nil }
             if changes.disabled == true || changes.passwordHash != nil {
                 try await SessionStore.endAll(
@@ -154,41 +154,17 @@ struct UsersController {
         return try updated.json.response()
     }
 
-    func loginHistory(_ request: Request, context: ServiceRequestContext) async throws -> Response {
-        let caller = try await guardian.caller(context)
-        guard caller.user.role == .admin else { throw Problem.forbidden("only admins see login history") }
-        // Admins see every account's logins, patients' too (the roles table).
-        let target = try await account(managedBy: caller, context: context, allowingAnyRole: true)
-        let limit = Int(try request.queryInteger("limit", in: 1...1000) ?? 50)
-        let (total, events) = try await AuditOutbox.loginHistory(userID: target.id, limit: limit, postgres: postgres, logger: context.logger)
-        var entries: [JSONValue] = []
-        for (key, event) in events {
-            let uuid = key.dropFirst("identity-".count)
-            entries.append(.object([("fullUrl", .string("urn:uuid:\(uuid)")), ("resource", try JSONParser.parse(event))]))
-        }
-        let bundle = JSONValue.object([
-            ("resourceType", .string("Bundle")), ("type", .string("searchset")), ("total", .number(String(total))), ("entry", .array(entries)),
-        ])
-        return Response.json(bundle.serialized(), contentType: "application/fhir+json")
-    }
-
     /// The caller and the account named in the path, if the caller manages it (404 otherwise, so
     /// that nobody learns which accounts exist outside their remit).
     func managedUser(_ context: ServiceRequestContext) async throws -> (caller: CallerGuard.Caller, target: UserRecord) {
         let caller = try await guardian.caller(context)
-        return (caller, try await account(managedBy: caller, context: context))
-    }
-
-    /// The account named in the path, if the caller manages it (404 otherwise, so that nobody
-    /// learns which accounts exist outside their remit).
-    func account(managedBy caller: CallerGuard.Caller, context: ServiceRequestContext, allowingAnyRole: Bool = false) async throws -> UserRecord {
         let managed = caller.user.role.managedRoles
         guard !managed.isEmpty else { throw Problem.forbidden("only admins and receptionists manage accounts") }
         guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)),
             let target = try await users.find(id: id, logger: context.logger),
-            allowingAnyRole || managed.contains(target.role)
+            managed.contains(target.role)
         else { throw Problem.notFound("no such account") }
-        return target
+        return (caller, target)
     }
 
     func audit(
@@ -196,11 +172,11 @@ struct UsersController {
         context: ServiceRequestContext
     ) async throws {
         var event = IdentityAuditEvent(kind: kind, agent: .user(caller.user, address: context.clientAddress))
-        event.subjectUserID = target.id
         event.entity = (AuditEventParts.userSystem, target.id.uuidString.lowercased(), target.username)
+        event.patient = target.patient
         event.sessionID = caller.session
         event.changes = changes
-        try await AuditOutbox.record(event, on: connection, logger: context.logger)
+        try await event.row.insert(on: connection, logger: context.logger)
     }
 
     static func validateName(_ name: String) throws(Problem) {

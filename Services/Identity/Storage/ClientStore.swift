@@ -50,8 +50,9 @@ struct ClientStore: Sendable {
     }
 
     /// `IDENTITY_CLIENTS` at startup: create, or bring an existing client in line with the config.
-    func upsert(_ client: ConfiguredClient, logger: Logger) async throws {
-        try await postgres.query(
+    /// Returns whether it was created (true) or changed (false); nil when it was in line already.
+    static func upsert(_ client: ConfiguredClient, on connection: PostgresConnection, logger: Logger) async throws -> Bool? {
+        let rows = try await connection.query(
             """
             INSERT INTO clients (id, name, role, scopes, secret_sha256, managed_by)
             VALUES (\(client.id), \(client.id), \(client.role.rawValue), \(client.scopes), \(ByteBuffer(bytes: SecretToken.hash(client.secret))), 'config')
@@ -59,9 +60,12 @@ struct ClientStore: Sendable {
                 managed_by = 'config', disabled = false, updated_at = now()
             WHERE (clients.role, clients.scopes, clients.secret_sha256, clients.managed_by, clients.disabled)
                 IS DISTINCT FROM (EXCLUDED.role, EXCLUDED.scopes, EXCLUDED.secret_sha256, 'config', false)
+            RETURNING xmax = 0
             """,
             logger: logger
         )
+        for try await created in rows.decode(Bool.self) { return created }
+        return nil
     }
 
     struct Changes: Sendable {

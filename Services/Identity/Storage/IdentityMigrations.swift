@@ -82,6 +82,15 @@ enum IdentityMigrations {
                 "CREATE INDEX audit_outbox_by_user ON audit_outbox (user_id, id)",
                 "CREATE INDEX audit_outbox_undelivered ON audit_outbox (id) WHERE delivered_at IS NULL",
             ]
-        )
+        ),
+        // The audit service holds the login history now: delivered rows are deleted (the audit
+        // outbox only holds what audit has not acknowledged), so the history's index columns
+        // and the delivery mark go. Nothing ever set delivered_at: every row collected so far
+        // is still to be delivered, and the worker sends them all.
+        Migration(
+            version: 2,
+            name: "the audit outbox only holds undelivered events",
+            statements: ["ALTER TABLE audit_outbox DROP COLUMN user_id, DROP COLUMN kind, DROP COLUMN delivered_at"]
+        ),
     ]
 }

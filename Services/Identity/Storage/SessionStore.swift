@@ -7,7 +7,8 @@ import PostgresNIO
 /// Login sessions and their refresh tokens. A refresh token works once: using it gives the next
 /// one (rotation); using it again means it was stolen or replayed, so the whole session ends.
 struct SessionStore: Sendable {
-    let postgres: PostgresClient
+    /// Transactions that write audit events: delivery starts once they commit.
+    let outboxes: OutboxTransactions
     let refreshLifetime: Int
 
     /// A new session for a successful login, with its first refresh token.
@@ -38,7 +39,7 @@ struct SessionStore: Sendable {
     }
 
     func rotate(_ refreshToken: String, address: String, logger: Logger) async throws -> Rotation {
-        try await Database.transaction(postgres, logger: logger) { connection -> Rotation in
+        try await outboxes.transaction(logger: logger) { connection -> Rotation in
             let rows = try await connection.query(
                 """
                 SELECT s.id, rt.used_at IS NOT NULL, rt.expires_at > now() AND s.ended_at IS NULL, s.ended_at IS NULL
@@ -57,9 +58,8 @@ struct SessionStore: Sendable {
                     _ = try await Self.end(session: session, reason: "refresh-token-reuse", on: connection, logger: logger)
                     var event = IdentityAuditEvent(kind: .refreshTokenReuse, outcome: .seriousFailure, agent: .user(user, address: address))
                     event.detail = "a used refresh token was presented again; the session was ended"
-                    event.subjectUserID = user.id
                     event.sessionID = session
-                    try await AuditOutbox.record(event, on: connection, logger: logger)
+                    try await event.row.insert(on: connection, logger: logger)
                 }
                 return .reused
             }
@@ -94,7 +94,7 @@ struct SessionStore: Sendable {
 
     /// The account behind a session that is still open; nil when it has ended.
     func openSessionUser(_ session: UUID, logger: Logger) async throws -> UserRecord? {
-        let rows = try await postgres.query(
+        let rows = try await outboxes.postgres.query(
             """
             SELECT \(unescaped: UserRecord.columns) FROM users
             WHERE id = (SELECT user_id FROM sessions WHERE id = \(session) AND ended_at IS NULL)

@@ -32,6 +32,9 @@ struct UserRecord: Sendable {
 
     var isLocked: Bool { lockedUntil.map { $0 > Date() } ?? false }
 
+    /// `Patient/x` for a patient's account: the patient its audit events concern.
+    var patient: String? { role == .patient ? fhirUser : nil }
+
     /// An account that must replace its one-time password may do nothing else.
     var allowedScopes: [String] { mustChangePassword ? [Scope.changePassword] : role.userScopes }
 

@@ -23,6 +23,7 @@ struct WriteRules {
         }
         var resource = resource
         let keyOwner: String
+        var approval = false
         switch type {
         case .practitioner:
             keyOwner = DataKeyStore.sharedOwner
@@ -33,6 +34,7 @@ struct WriteRules {
             let patient = try await writablePatient(resource["subject"], expression: "DiagnosticReport.subject", on: connection)
             try checkTechnologist(status: resource["status"]?.stringValue, previous: previous)
             resource = stampInterpreter(resource)
+            approval = resource["status"]?.stringValue == "final" && previous?.status != "final"
             resource = try await completePresentedForms(resource, patient: patient, on: connection)
             keyOwner = "Patient/\(patient)"
         case .binary:
@@ -40,7 +42,7 @@ struct WriteRules {
             keyOwner = "Patient/\(patient)"
         }
         let facts = SearchIndexer.facts(resource, type: type, id: id, base: deps.base)
-        return VersionDraft(type: type, id: id, resource: resource, facts: facts, keyOwner: keyOwner, writtenBy: caller.author)
+        return VersionDraft(type: type, id: id, resource: resource, facts: facts, keyOwner: keyOwner, writtenBy: caller.author, approval: approval)
     }
 
     /// The patient a report or Binary belongs to, if the caller may write for them: any

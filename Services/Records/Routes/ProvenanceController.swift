@@ -58,8 +58,9 @@ struct ProvenanceController {
         let query = applied.map { "\($0.name)=\($0.value)" }.joined(separator: "&")
         let access = await ReadAccess.resolve(for: caller, grants: deps.consent)
         let found = try await ProvenanceStore.versions(filter, access: access, limit: count + 1, postgres: deps.postgres, logger: context.logger)
-        try await deps.audit.record(RecordsAuditEvent(kind: .searchType, caller: caller, type: Self.type, query: query))
         let page = found.prefix(count)
+        let patients = page.map { $0.type == .practitioner ? nil : $0.patient }
+        try await deps.audit.record(RecordsAuditEvent(kind: .searchType, caller: caller, type: Self.type, query: query).perPatient(patients))
         let base = "\(deps.base)/Provenance"
         func url(_ extra: [(name: String, value: String)]) -> String {
             base + "?" + (applied + extra).map { SearchLinks.encode($0.name) + "=" + SearchLinks.encode($0.value) }.joined(separator: "&")

@@ -43,7 +43,9 @@ struct SearchController {
             }
             return (page, included)
         }
-        try await deps.audit.record(interaction.event(.searchType, query: query))
+        // The patients it concerns: those it is pinned to, whether found or not, and those found.
+        let patients = (search.pinnedPatients(base: deps.base) ?? []).map(Optional.some) + (page.matches + included).map(\.patient)
+        try await deps.audit.record(interaction.event(.searchType, query: query).perPatient(patients))
         var bundle = BundleWriter(type: "searchset", total: page.total, links: links(search, page: page))
         for stored in page.matches {
             bundle.entry(
@@ -102,8 +104,8 @@ struct SearchController {
                     interaction.type, id: id, rule: rule, since: since, beforeSeq: before, limit: count + 1, on: connection, logger: interaction.logger)
             }
         }
-        try await deps.audit.record(interaction.event(kind, entity: entity, patient: id == nil ? nil : versions.first?.patient))
         let page = Array(versions.prefix(count))
+        try await deps.audit.record(interaction.event(kind, entity: entity).perPatient(page.map(\.patient)))
         let path = "\(deps.base)/\(interaction.type.rawValue)\(id.map { "/\($0)" } ?? "")/_history"
         var query = ["_count=\(count)"]
         if let since = request.queryText("_since") { query.append("_since=" + SearchLinks.encode(since)) }

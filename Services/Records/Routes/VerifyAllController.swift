@@ -23,6 +23,8 @@ struct VerifyAllController {
         if report.findingsTotal > 0 {
             event.alarm = "tamper alarm: $verify-all found \(report.findingsTotal): " + report.findings.prefix(20).joined(separator: "; ")
             context.logger.error("$verify-all found inconsistencies", metadata: ["findings": "\(report.findingsTotal)"])
+        } else {
+            event.result = "$verify-all: \(report.result)"
         }
         try await deps.audit.record(event)
         return FHIRHTTP.jsonResponse(Self.parameters(report).serialized())

@@ -46,6 +46,8 @@ struct VerifyController {
                 let alarm = "tamper alarm: " + report.findings.joined(separator: "; ")
                 interaction.logger.error("a stored version failed $verify", metadata: ["version": "\(stored.versionReference)", "findings": "\(report.findings)"])
                 event.alarm = alarm
+            } else {
+                event.result = "$verify: \(report.verdict.rawValue)"
             }
             try await deps.audit.record(event)
             return FHIRHTTP.jsonResponse(Self.parameters(report).serialized())

@@ -148,5 +148,11 @@ enum RecordsMigrations {
                 "CREATE TABLE ledger_checkpoints (size bigint PRIMARY KEY, note text NOT NULL)",
             ]
         ),
+        // Delivered rows are deleted (the audit outbox only holds what audit has not acknowledged).
+        Migration(
+            version: 3,
+            name: "the audit outbox only holds undelivered events",
+            statements: ["ALTER TABLE audit_outbox DROP COLUMN delivered_at"]
+        ),
     ]
 }

@@ -17,6 +17,8 @@ struct VersionDraft: Sendable {
     var writtenBy: String
     /// Binary only: the salt and commitment of the content, hashed while it streamed in.
     var contentCommitment: (salt: [UInt8], commitment: [UInt8])? = nil
+    /// The version makes a report `final` that was not (a doctor's approval).
+    var approval = false
 }
 
 /// What a write stored: the version's row and the exact bytes stored (and served by vread).
@@ -74,6 +76,7 @@ struct ResourceStore: Sendable {
         var event = event
         event.entity = "\(type)/\(draft.id)/_history/\(version)"
         event.patient = facts.patient.flatMap { draft.type == .practitioner ? nil : $0 }
+        event.approval = draft.approval
         try await AuditLog.record(event, on: connection, logger: logger)
         return WrittenVersion(stored: stored, body: body)
     }
