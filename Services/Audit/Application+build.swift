@@ -20,6 +20,20 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
     router.addServiceMiddleware(fhirBase: "/fhir")
     router.addRoutes(OperationsController(postgres: postgres, readiness: readiness, openAPIDocument: openAPIDocument).endpoints)
 
+    // The write side: ingest into the chain, its verification, and its anchors in the ledger
+    // (with audit's own token, when it has credentials).
+    let writer = ChainWriter(postgres: postgres, batchLimit: config.batchLimit, logger: logger)
+    let verification = ChainVerification(
+        postgres: postgres, ledger: LedgerEntryReader(ledgerURL: config.ledger.url), ledgerVerifier: config.ledger.verifier)
+    router.addRoutes(EventsController(writer: writer, config: config, verifier: verifier).endpoints)
+    router.addRoutes(ChainVerifyController(verification: verification, verifier: verifier).endpoints)
+    MethodGuard.register(on: router.group(), paths: [("events", [.post]), ("chain/verify", [.get])])
+    let anchoring = config.common.serviceCredentials.map { credentials in
+        let client = ServiceClient(tokens: ServiceTokenClient(identityURL: config.common.identityURL, credentials: credentials, logger: logger))
+        return ChainAnchoring(
+            postgres: postgres, ledger: LedgerAppend(client: client, ledger: config.ledger), interval: config.anchorInterval, logger: logger)
+    }
+
     // The read side: FHIR AuditEvent search and read, and the public CapabilityStatement.
     let fhir = router.group("fhir")
     fhir.addRoutes(MetadataController(capability: AuditCapabilityStatement.resource(base: config.fhirBase, issuer: config.common.issuer)).endpoints)
@@ -36,6 +50,8 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
         logger: logger
     )
     app.addServices(postgres)
+    app.addServices(writer)
+    if let anchoring { app.addServices(anchoring) }
     let startupLogger = logger
     app.beforeServerStarts {
         try await Migrator.migrate(AuditMigrations.all, client: postgres, logger: startupLogger)

@@ -1,95 +1,48 @@
 import Logging
-import HTTPTypes
 import MedLedgerCore
 import NIOCore
 import PostgresNIO
 import ServiceLifecycle
 
-/// Group commit: requests queue their entries; one loop takes everything queued (up to
-/// `batchLimit`) and writes it in one transaction, and the next batch starts the moment the
-/// previous one committed. No timer holds a request back, and 64 concurrent single-entry
-/// requests share a few transactions instead of taking 64.
+/// Group commit (`GroupCommitQueue`): requests queue their entries; each batch is written in
+/// one transaction, and the next starts the moment the previous one committed.
 ///
 /// Several ledger processes may share a database: each batch takes a transaction advisory lock
 /// and re-reads the tree size, rebuilding its in-memory frontier when another process appended.
 actor Sequencer: Service {
     static let lockKey: Int64 = 0x4D65_644C_6467_0002
 
-    private struct Submission {
-        var entries: [PreparedEntry]
-        var continuation: CheckedContinuation<[Int64], any Error>
-    }
-
     let postgres: PostgresClient
     let tiles: TileStore
-    let batchLimit: Int
     let logger: Logger
-    private var pending: [Submission] = []
+    private let queue: GroupCommitQueue<PreparedEntry, Int64>
     private var frontier: TreeFrontier?
-    private var accepting = true
-    private let wakeups: AsyncStream<Void>
-    private let wake: AsyncStream<Void>.Continuation
 
     init(postgres: PostgresClient, tiles: TileStore, batchLimit: Int, logger: Logger) {
         self.postgres = postgres
         self.tiles = tiles
-        self.batchLimit = batchLimit
         self.logger = logger
-        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        queue = GroupCommitQueue(batchLimit: batchLimit, what: "entries", shutdownMessage: "the ledger is shutting down")
     }
 
     /// Sequences the entries (in order) and returns their indices once durable.
     func submit(_ entries: [PreparedEntry]) async throws -> [Int64] {
-        guard accepting else { throw Problem(.serviceUnavailable, "the ledger is shutting down; retry with the same idempotency keys") }
-        return try await withCheckedThrowingContinuation { continuation in
-            pending.append(Submission(entries: entries, continuation: continuation))
-            wake.yield()
-        }
+        try await queue.submit(entries)
     }
 
     func run() async throws {
-        await withGracefulShutdownHandler {
-            for await _ in wakeups {
-                while !pending.isEmpty {
-                    await sequenceNextBatch()
-                }
-                if !accepting { break }
-            }
-        } onGracefulShutdown: {
-            Task { await self.stopAccepting() }
-        }
-        for submission in pending {
-            submission.continuation.resume(throwing: Problem(.serviceUnavailable, "the ledger is shutting down; retry with the same idempotency keys"))
-        }
-        pending.removeAll()
+        await queue.run(logger: logger) { entries in try await self.sequence(entries) }
     }
 
-    private func stopAccepting() {
-        accepting = false
-        wake.yield()
-    }
-
-    private func sequenceNextBatch() async {
-        var batch: [Submission] = []
-        var count = 0
-        while let next = pending.first, batch.isEmpty || count + next.entries.count <= batchLimit {
-            batch.append(pending.removeFirst())
-            count += next.entries.count
-        }
+    private func sequence(_ entries: [PreparedEntry]) async throws -> [Int64] {
         do {
-            let (indices, newFrontier) = try await write(batch.flatMap(\.entries), frontier: frontier)
+            let (indices, newFrontier) = try await write(entries, frontier: frontier)
             frontier = newFrontier
-            var offset = 0
-            for submission in batch {
-                submission.continuation.resume(returning: Array(indices[offset..<offset + submission.entries.count]))
-                offset += submission.entries.count
-            }
+            return indices
         } catch {
             // Nothing of this batch was committed; the frontier may be stale, so rebuild it next time.
             frontier = nil
-            logger.error("sequencing failed", metadata: ["error": "\(error)", "entries": "\(count)"])
-            let problem = Problem(.serviceUnavailable, "the entries could not be stored; retry with the same idempotency keys")
-            for submission in batch { submission.continuation.resume(throwing: problem) }
+            throw error
         }
     }
 
