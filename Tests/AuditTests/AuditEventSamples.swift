@@ -85,13 +85,10 @@ extension AuditFixture {
     /// Delivers `events` through `POST /events` as a service's outbox does and returns their
     /// ids (chain sequence numbers), in order.
     func ingest(_ events: [JSONValue], client: some TestClientProtocol) async throws -> [String] {
-        let items = events.map { JSONValue.object([("idempotencyKey", .string(UUID().uuidString.lowercased())), ("event", $0)]) }
-        let body = JSONValue.object([("events", .array(items))]).serializedString
-        let answer = try await client.send(.post, "/events", token: try await writer(), body: body)
-        #expect(answer.status == .ok, "POST /events answered \(answer.status): \(answer.text)")
-        let ids = (answer.json?["events"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
-        #expect(ids.count == events.count)
-        return ids
+        let items = events.map { (key: UUID().uuidString.lowercased(), event: $0.serializedString) }
+        let answer = try await client.postEvents(items, token: try await writer())
+        #expect(answer.status == .ok && answer.eventIDs.count == events.count, "POST /events answered \(answer.status): \(answer.text)")
+        return answer.eventIDs
     }
 }
 

@@ -29,7 +29,7 @@ import Testing
             let entry = try #require(search.json?["entry"]?.arrayValue?.first?["resource"])
             #expect(entry.serializedString == read.text)
 
-            for missing in ["999", "0", "-1", "abc", "1.5", "99999999999999999999"] {
+            for missing in ["999", "0", "-1", "abc", "1.5", "99999999999999999999", "0\(ids[0])", "+\(ids[0])"] {
                 let answer = try await client.send(.get, "/fhir/AuditEvent/\(missing)", token: admin)
                 #expect(answer.status == .notFound && answer.json?["resourceType"]?.stringValue == "OperationOutcome", "\(missing): \(answer.status)")
             }

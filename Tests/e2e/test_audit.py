@@ -65,7 +65,8 @@ def test_each_action_is_audited_once_with_its_patient_even_while_audit_was_down(
     al.stack_service(stack, "stop", "audit")
     try:
         login = identity.login_tokens(patient.account.username, patient.account.password)
-        report = records.must_create("DiagnosticReport", rl.report_body(patient.fhir_user, status="final"), tokens[tech.name], "upload")
+        report = records.must_create("DiagnosticReport", rl.report_body(patient.fhir_user), tokens[tech.name], "upload")
+        records.must_update("DiagnosticReport", {**report, "status": "final"}, tokens[gp.name], "the doctor approving the report")
         assert records.read("DiagnosticReport", report["id"], tokens[gp.name]).status_code == 200
         grant = consent.create(cl.consent_body(patient.fhir_user, other.fhir_user), tokens[patient.name])
         bg = consent.break_glass(tokens[emergency.name], patient.fhir_user, REASON)
@@ -83,6 +84,9 @@ def test_each_action_is_audited_once_with_its_patient_even_while_audit_was_down(
     ev = exactly_one(audit, {"entity": f"DiagnosticReport/{report['id']}", "subtype": "create"}, token, "the upload")
     assert aud.patients(ev) == {patient.fhir_user} and agent_refs(ev) == {tech.fhir_user}, ev
     assert ev["action"] == "C" and ev["outcome"] == "0", ev
+
+    ev = exactly_one(audit, {"entity": f"DiagnosticReport/{report['id']}", "subtype": "approve"}, token, "the approval")
+    assert agent_refs(ev) == {gp.fhir_user} and ev["action"] == "U" and aud.patients(ev) == {patient.fhir_user}, ev
 
     ev = exactly_one(audit, {"entity": f"DiagnosticReport/{report['id']}", "subtype": "read", "agent": gp.fhir_user}, token, "the doctor's read")
     assert aud.patients(ev) == {patient.fhir_user} and ev["action"] == "R", ev

@@ -44,7 +44,7 @@ struct AuditEventController {
         try FHIRHTTP.requireJSON(request)
         let access = AuditAccess(caller)
         // Ids are chain sequence numbers: anything else names no event.
-        guard access != .none, let seq = Int64(id), seq > 0 else { throw Problem.notFound("AuditEvent/\(id) is not known") }
+        guard access != .none, let seq = AuditSearchRequest.seq(id) else { throw Problem.notFound("AuditEvent/\(id) is not known") }
         try caller.require(.read, onResource: AuditAccess.resourceType)
         let event = try await deps.postgres.withConnection { connection in
             try await AuditSearchStore.event(seq, access: access, on: connection, logger: context.logger)

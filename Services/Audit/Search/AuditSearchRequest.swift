@@ -81,7 +81,7 @@ struct AuditSearchRequest: Sendable {
 
     private static func filter(_ name: String, modifier: String?, _ values: [String], base: String) throws(Problem) -> Filter {
         switch name {
-        case "_id": return .id(values.compactMap { Int64($0) })
+        case "_id": return .id(values.compactMap(seq))
         case "patient": return .patient(try values.map { value throws(Problem) in try patient(value, base: base) })
         case "agent": return .agent(try values.map { value throws(Problem) in try reference(value, name, modifier: modifier, base: base) })
         case "entity": return .entity(try values.map { value throws(Problem) in try reference(value, name, modifier: modifier, base: base) })
@@ -91,6 +91,13 @@ struct AuditSearchRequest: Sendable {
         case "outcome": return .outcome(values.compactMap { SearchControls.code($0, system: outcomeSystem) })
         default: return .date(try values.map { value throws(Problem) in try DateSearch.parse(value, parameter: name) })
         }
+    }
+
+    /// The chain position an AuditEvent id names: its decimal digits exactly (`012` and `+12` are
+    /// no event's id), nil for anything else.
+    static func seq(_ id: String) -> Int64? {
+        guard let seq = Int64(id), seq > 0, String(seq) == id else { return nil }
+        return seq
     }
 
     /// `Patient/x` from `Patient/x`, `x`, or an absolute URL under our base.
