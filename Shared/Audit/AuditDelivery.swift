@@ -56,7 +56,7 @@ package struct AuditDelivery: Sendable {
                 if !ids.isEmpty && bytes > Self.byteLimit { break }
                 ids.append(id)
                 keys.append(key)
-                events.append(.object([("idempotencyKey", .string(key)), ("event", try JSONParser.parse(Array(event.utf8)))]))
+                events.append(.object([("idempotencyKey", .string(key)), ("event", try JSONParser.parse(Array(event.utf8)).withFHIRStrings)]))
             }
             guard !ids.isEmpty else { return 0 }
             try await send(events, keys: keys)

@@ -70,6 +70,22 @@ import Testing
         #expect(await peer.events.map { $0["n"] } == (0..<7).map { JSONValue.number(String($0)) })
     }
 
+    /// Audit refuses a batch holding an invalid FHIR string, which would hold up the outbox:
+    /// what users typed goes out with control characters as "?" (tab, CR and LF stay).
+    @Test func stringsGoOutAsValidFHIRStrings() async throws {
+        let peer = AuditEventsPeer()
+        try await Self.delivering("deliverystrings", rows: 0, batchLimit: 10, to: peer) { (delivery, postgres, _) async throws in
+            let event = JSONValue.object([
+                ("resourceType", .string("AuditEvent")), ("name", .string("a\u{1}b\u{7F}c\td")), ("list", .array([.string("")])), ("n", .number("1")),
+            ])
+            let row = AuditOutboxRow(service: "consent", event: event)
+            try await postgres.withConnection { try await row.insert(on: $0, logger: testLogger) }
+            #expect(try await delivery.deliverBatch() == 1)
+        }
+        let sent = try #require(await peer.events.first)
+        #expect(sent["name"] == .string("a?b?c\td") && sent["list"] == .array([.string("?")]) && sent["n"] == .number("1"))
+    }
+
     @Test func aRequestStaysUnderTheByteLimit() async throws {
         let peer = AuditEventsPeer()
         // 1.5 MiB each: two fit in 4 MiB, three do not.
