@@ -52,6 +52,8 @@ struct ChainVerification: Sendable {
                     if anchors.contains(where: { $0.entry.size == row.seq }) { anchoredHashes[row.seq] = row.hash }
                 }
                 for anchor in anchors { await check(anchor, storedHash: anchoredHashes[anchor.entry.size], into: &report) }
+                // `to` may be as large as Int64 allows: stop before stepping past it.
+                if chunkEnd >= to { break }
                 cursor = chunkEnd + 1
             }
             if expected <= to { report.add(expected, Self.missing(expected, to)) }
