@@ -24,7 +24,7 @@ public func buildApplication(reader: ConfigReader) async throws -> some Applicat
     // (with audit's own token, when it has credentials).
     let writer = ChainWriter(postgres: postgres, batchLimit: config.batchLimit, logger: logger)
     let verification = ChainVerification(
-        postgres: postgres, ledger: LedgerEntryReader(ledgerURL: config.ledger.url), ledgerVerifier: config.ledger.verifier)
+        postgres: postgres, ledger: LedgerEntryScan(ledgerURL: config.ledger.url), ledgerVerifier: config.ledger.verifier)
     router.addRoutes(EventsController(writer: writer, config: config, verifier: verifier).endpoints)
     router.addRoutes(ChainVerifyController(verification: verification, verifier: verifier).endpoints)
     MethodGuard.register(on: router.group(), paths: [("events", [.post]), ("chain/verify", [.get])])

@@ -20,16 +20,6 @@ public struct ServiceClient: Sendable {
         public var description: String
     }
 
-    /// The body of a public GET (no token: e.g. the ledger's checkpoint and tiles); non-2xx throws.
-    public func get(_ url: URL, timeout: TimeAmount, limit: Int = 16 << 20) async throws -> ByteBuffer {
-        let response = try await httpClient.execute(HTTPClientRequest(url: url.absoluteString), timeout: timeout)
-        let body = try await response.body.collect(upTo: limit)
-        guard (200..<300).contains(response.status.code) else {
-            throw CallError(status: Int(response.status.code), description: "\(url.path) answered \(response.status.code): \(String(buffer: body).prefix(300))")
-        }
-        return body
-    }
-
     /// POSTs `body` and returns the parsed JSON answer of a 2xx response; anything else throws.
     public func post(_ url: URL, json body: JSONValue, timeout: TimeAmount, logger: Logger) async throws -> JSONValue {
         let bytes = body.serialized()

@@ -58,12 +58,20 @@ import Testing
                     #expect(rewritten.valid == false && rewritten.problemSeqs == [5, 8], "\(rewritten.json.serializedString)")
                     #expect(rewritten.problems.allSatisfy { $0.problem.contains("differs from the head anchored in the ledger") })
 
-                    // Moving the anchor row along does not help: its proof and the ledger's entry disagree.
+                    // Moving the anchor row along does not help: the ledger holds the old head, and
+                    // the row's proof and the ledger's entry disagree with it.
                     try await fixture.tamper(["UPDATE audit_anchors SET head = (SELECT hash FROM audit_events WHERE seq = 8) WHERE seq = 8"])
                     let forged = try await client.verifyChain("?from=6", token: admin)
-                    #expect(forged.problemSeqs == [8, 8], "\(forged.json.serializedString)")
+                    #expect(forged.problemSeqs == [8, 8, 8], "\(forged.json.serializedString)")
+                    #expect(forged.problems.map(\.problem).contains { $0.contains("the ledger holds at leaf \(anchors[1].leaf)") })
                     #expect(forged.problems.map(\.problem).contains { $0.contains("proof does not verify") })
                     #expect(forged.problems.map(\.problem).contains { $0.contains("is not this anchor") })
+                    // Nor does deleting audit's anchor rows: the heads are read from the ledger.
+                    try await fixture.tamper(["DELETE FROM audit_anchors"])
+                    let unanchored = try await client.verifyChain(token: admin)
+                    #expect(unanchored.problemSeqs == [5, 8], "\(unanchored.json.serializedString)")
+                    #expect(unanchored.problems.allSatisfy { $0.problem.contains("differs from the head the ledger holds") })
+                    #expect(unanchored.anchors?["checked"]?.intValue == 2 && unanchored.anchors?["confirmedInLedger"]?.intValue == 0)
                 }
             }
         }
@@ -84,6 +92,11 @@ import Testing
                     let answer = try await client.verifyChain(token: try await fixture.admin())
                     #expect(answer.valid == false && answer.checked == 4, "\(answer.json.serializedString)")
                     #expect(answer.problemSeqs == [6] && answer.problems[0].problem.contains("deleted at the end"))
+                    // The anchor rows deleted as well: the ledger still holds the head of 6 events.
+                    try await fixture.tamper(["DELETE FROM audit_anchors"])
+                    let unanchored = try await client.verifyChain(token: try await fixture.admin())
+                    #expect(unanchored.problemSeqs == [6] && unanchored.problems[0].problem.contains("anchored at 6 events"))
+                    #expect(unanchored.anchors?["ledgerTreeSize"]?.intValue == 1)
                 }
                 return variables
             }

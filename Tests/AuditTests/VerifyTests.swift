@@ -103,7 +103,10 @@ import Testing
                 #expect(answer.status == .forbidden && answer.contentType == "application/problem+json")
             }
             let admin = try await fixture.admin()
-            for query in ["?from=0", "?from=x", "?to=-1", "?from=3&to=2", "?from=4", "?to=1.5"] {
+            // The largest `to` there is: everything after 3 is missing.
+            let far = try await client.verifyChain("?to=9223372036854775807", token: admin)
+            #expect(far.checked == 3 && far.problemSeqs == [4] && far.problems[0].problem.contains("4 to 9223372036854775807"))
+            for query in ["?from=0", "?from=x", "?to=-1", "?from=3&to=2", "?from=4", "?to=1.5", "?to=9223372036854775808"] {
                 let answer = try await client.send(.get, "/chain/verify" + query, token: admin)
                 #expect(answer.status == .badRequest && answer.contentType == "application/problem+json", "\(query): \(answer.text)")
             }

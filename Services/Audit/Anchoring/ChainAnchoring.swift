@@ -26,7 +26,7 @@ struct ChainAnchoring: Service {
                 try await anchorHead()
                 if failing { logger.info("anchoring the audit chain works again") }
                 failing = false
-            } catch  where !Task.isCancelled {
+            } catch where !Task.isCancelled {
                 // Logged once per outage, not once per tick.
                 if !failing { logger.warning("anchoring the audit chain failed; retrying every tick", metadata: ["error": "\(error)"]) }
                 failing = true
@@ -34,11 +34,10 @@ struct ChainAnchoring: Service {
         }
     }
 
-    /// Anchors the current head if it moved; returns the size anchored (nil when nothing moved).
-    @discardableResult
-    func anchorHead() async throws -> Int64? {
+    /// Anchors the current head if it moved past the last anchor.
+    func anchorHead() async throws {
         let (head, lastAnchored) = try await AnchorStore.headAndLastAnchor(postgres, logger: logger)
-        guard head.seq > lastAnchored else { return nil }
+        guard head.seq > lastAnchored else { return }
         let entry = ChainHeadEntry(size: head.seq, head: head.hash)
         let answer = try await ledger.append(
             [LedgerAppend.Pending(key: entry.idempotencyKey, entry: String(decoding: entry.canonical, as: UTF8.self))],
@@ -53,6 +52,5 @@ struct ChainAnchoring: Service {
         )
         try await AnchorStore.insert(anchor, postgres, logger: logger)
         logger.debug("audit chain anchored", metadata: ["size": "\(entry.size)", "leaf": "\(anchor.leafIndex)"])
-        return entry.size
     }
 }

@@ -17,3 +17,14 @@ struct ChainHeadEntry: Sendable, Equatable {
     /// The leaf data. Strings and integers below 2^53 only (seqs are bigints that never get there), so it cannot fail.
     var canonical: [UInt8] { (try? json.canonicalized(exactIntegers: true)) ?? [] }
 }
+
+extension ChainHeadEntry {
+    /// Reads an entry as the ledger holds it; nil when it is not a chain head of this shape.
+    init?(_ value: JSONValue) {
+        guard case .object(let members) = value, members.count == 4, case .number(let v)? = value["v"], v == "1",
+            value["type"] == .string("audit-chain-head"), case .number(let sizeText)? = value["size"], let size = Int64(sizeText), size > 0,
+            let head = value["head"]?.stringValue.flatMap({ Base64.decode($0) }), head.count == ChainHash.size
+        else { return nil }
+        self.init(size: size, head: head)
+    }
+}

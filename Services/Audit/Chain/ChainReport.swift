@@ -12,8 +12,10 @@ struct ChainReport: Sendable {
     var head: [UInt8]?
     var anchorsChecked = 0
     var lastAnchoredSeq: Int64?
-    /// Anchors whose entry the ledger was seen to hold, byte for byte.
+    /// Audit's anchor rows whose entry the ledger was seen to hold, byte for byte.
     var confirmedInLedger = 0
+    /// The ledger's tree size when its entries were read (nil when it could not be).
+    var ledgerTreeSize: Int64?
     /// Why the ledger could not be asked: the anchors' proofs were still checked offline, but
     /// that the ledger holds them is unconfirmed, which is not proof of tampering.
     var ledgerUnreachable: String?
@@ -35,7 +37,7 @@ struct ChainReport: Sendable {
     var json: JSONValue {
         var anchors: [(key: String, value: JSONValue)] = [
             ("checked", .number(String(anchorsChecked))), ("lastAnchoredSeq", lastAnchoredSeq.map { .number(String($0)) } ?? .null),
-            ("confirmedInLedger", .number(String(confirmedInLedger))),
+            ("confirmedInLedger", .number(String(confirmedInLedger))), ("ledgerTreeSize", ledgerTreeSize.map { .number(String($0)) } ?? .null),
         ]
         if let ledgerUnreachable { anchors.append(("ledgerUnreachable", .string(ledgerUnreachable))) }
         var members: [(key: String, value: JSONValue)] = [

@@ -43,7 +43,7 @@ struct VerifyAllSweep: Sendable {
             return report
         }
         do {
-            try await scanLeaves(ledger, &report)
+            try await scanLeaves(&report)
         } catch {
             report.complete = false
             report.add("the ledger's entries could not be read: \(error)")
@@ -93,25 +93,16 @@ struct VerifyAllSweep: Sendable {
 
     /// The ledger's entry bundles (public C2SP tiles), 256 entries each: every version-shaped
     /// entry must carry the ref of a stored version.
-    private func scanLeaves(_ ledger: ServiceClient, _ report: inout Report) async throws {
-        let base = deps.config.ledger.url
-        let note = String(buffer: try await ledger.get(base.appendingPathComponent("checkpoint"), timeout: .seconds(30)))
-        let checkpoint = try Checkpoint.parse(body: SignedNote.parse(note).text)
-        report.ledgerTreeSize = checkpoint.size
-        var index: Int64 = 0
-        while index < checkpoint.size {
-            let bundleIndex = index / Int64(TilePath.width)
-            let count = Int(min(Int64(TilePath.width), checkpoint.size - bundleIndex * Int64(TilePath.width)))
-            let path = TilePath(level: nil, index: bundleIndex, partialWidth: count == TilePath.width ? nil : count).path
-            let bundle = try await ledger.get(base.appendingPathComponent("tile/" + path), timeout: .seconds(30))
+    private func scanLeaves(_ report: inout Report) async throws {
+        let scan = LedgerEntryScan(ledgerURL: deps.config.ledger.url)
+        let size = try await scan.treeSize()
+        report.ledgerTreeSize = size
+        try await scan.forEachBundle(upTo: size) { firstLeaf, entries in
             var refs: [(Int64, [UInt8])] = []
-            var reader = bundle
-            var leaf = bundleIndex * Int64(TilePath.width)
-            while let length = reader.readInteger(as: UInt16.self), let bytes = reader.readBytes(length: Int(length)) {
-                if let value = try? JSONParser.parse(bytes), let entry = LedgerEntry(value) { refs.append((leaf, entry.ref)) }
-                leaf += 1
+            for (offset, bytes) in entries.enumerated() {
+                if let value = try? JSONParser.parse(bytes), let entry = LedgerEntry(value) { refs.append((firstLeaf + Int64(offset), entry.ref)) }
             }
-            report.leavesScanned += count
+            report.leavesScanned += entries.count
             if !refs.isEmpty {
                 let rows = try await deps.postgres.query(
                     "SELECT ref FROM resource_versions WHERE ref = ANY(\(refs.map { ByteBuffer(bytes: $0.1) }))", logger: logger)
@@ -121,7 +112,6 @@ struct VerifyAllSweep: Sendable {
                     report.add("ledger leaf \(leaf) is a version entry that no stored version matches (a version row was deleted?)")
                 }
             }
-            index = (bundleIndex + 1) * Int64(TilePath.width)
         }
     }
 }
