@@ -92,7 +92,7 @@ struct RecordsAuditEvent: Sendable {
         members.append(("source", AuditEventParts.source(site: "medledger-records", type: ("4", "Application Server"))))
         var entities: [JSONValue] = []
         if let entity { entities.append(AuditEventParts.resourceEntity(entity)) }
-        if let query {
+        if let query, !query.isEmpty {
             // Audit takes events of up to 64 KiB; a POST _search may send far more.
             let bytes = Array(query.utf8)
             var members: [(key: String, value: JSONValue)] = [
