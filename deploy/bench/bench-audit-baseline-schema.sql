@@ -1,38 +1,9 @@
--- Baseline for deploy/bench/audit, in a scratch database of the bench cluster: the chain's tables
--- as audit's migration creates them (Services/Audit/Storage/AuditMigrations.swift: columns,
--- unique key, date and GIN indexes, the patient index table and the head row), and bench_rows(),
--- the rows one append writes: events as the bench's load client sends them (a practitioner reads
--- a DiagnosticReport of one of `patients` patients), in the stored (RFC 8785) form.
+-- Baseline for deploy/bench/audit, in a scratch database of the bench cluster that holds a copy of
+-- audit's schema (pg_dump --schema-only of its database: the same columns, keys, indexes and
+-- triggers): the chain's head row, and bench_rows(), the rows one append writes: events as the
+-- bench's load client sends them (a practitioner reads a DiagnosticReport of one of `patients`
+-- patients), in the stored (RFC 8785) form.
 SET client_min_messages = warning;
-DROP TABLE IF EXISTS audit_patient_events, audit_events, audit_chain_head;
-CREATE TABLE audit_events (
-    seq bigint PRIMARY KEY CHECK (seq > 0),
-    idempotency_key text NOT NULL UNIQUE,
-    event text NOT NULL,
-    hash bytea NOT NULL CHECK (octet_length(hash) = 32),
-    recorded bigint NOT NULL,
-    received_at timestamptz NOT NULL DEFAULT now(),
-    action text,
-    outcome text,
-    types text[] NOT NULL,
-    subtypes text[] NOT NULL,
-    agents text[] NOT NULL,
-    entities text[] NOT NULL,
-    patients text[] NOT NULL);
-CREATE INDEX audit_events_by_date ON audit_events (recorded, seq);
-CREATE INDEX audit_events_types ON audit_events USING gin (types);
-CREATE INDEX audit_events_subtypes ON audit_events USING gin (subtypes);
-CREATE INDEX audit_events_agents ON audit_events USING gin (agents);
-CREATE INDEX audit_events_entities ON audit_events USING gin (entities);
-CREATE TABLE audit_patient_events (
-    patient text NOT NULL,
-    recorded bigint NOT NULL,
-    seq bigint NOT NULL REFERENCES audit_events (seq),
-    PRIMARY KEY (patient, recorded, seq));
-CREATE TABLE audit_chain_head (
-    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
-    seq bigint NOT NULL,
-    hash bytea NOT NULL CHECK (octet_length(hash) = 32));
 INSERT INTO audit_chain_head (seq, hash) VALUES (0, decode(repeat('00', 32), 'hex'));
 
 -- Rows head+1 … head+n. The patient is Patient/ + md5('bench-patient-N') as a UUID, as loadgen

@@ -98,10 +98,11 @@ p("")
 for text in table(["metric", "result", "baseline", "ratio to baseline"], rows):
     p(text)
 p("")
-p(f"¹ pgbench in a scratch database of the same cluster, {R.get('baseline_batch_clients', '?')} clients, "
-  f"{R.get('baseline_batch_seconds', '?')} s: one chain append per transaction as audit's writer makes it (lock the "
-  f"head row FOR UPDATE, look the batch's idempotency keys up, insert {batch} events with audit_events' columns, "
-  "unique key, date and four GIN indexes plus their audit_patient_events rows, move the head), in stored form "
+p(f"¹ pgbench in a scratch database of the same cluster with a copy of audit's schema (pg_dump --schema-only), "
+  f"{R.get('baseline_batch_clients', '?')} clients, {R.get('baseline_batch_seconds', '?')} s: one chain append per "
+  f"transaction as audit's writer makes it (lock the head row FOR UPDATE, look the batch's idempotency keys up, "
+  f"insert {batch} events into audit_events, with its unique key, date and four GIN indexes, and their "
+  "audit_patient_events rows, move the head), in stored form "
   f"(avg {R.get('baseline_batch_latency_ms', '?')} ms per transaction). Rows/s = tx/s × rows. The rows are made "
   "inside PostgreSQL: no HTTP, JSON parsing, validation, canonicalisation or SHA3 chaining, so it is an upper bound.")
 p(f"² The same with 1 row per transaction, {R.get('baseline_single_clients', '?')} clients "
