@@ -25,12 +25,10 @@ import argparse
 import base64
 import json
 import os
-import secrets
-import string
 import sys
 import urllib.parse
 
-from benchlib import Failed, call, describe, local_url, login
+from benchlib import Failed, call, create_account, describe, local_url, login, login_token
 
 
 
@@ -85,18 +83,11 @@ def cmd_token_check(args):
 def cmd_login_user(args):
     identity = local_url(args.identity)
     admin = login(identity, env("ADMIN_USER"), env("ADMIN_PASSWORD"))["access_token"]
-    username = f"bench.login.{secrets.token_hex(6)}"
-    # 24 random letters and digits: 20+ characters, so the policy needs no character classes.
-    password = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(24))
-    url = identity + "/users"
-    status, _, answer = call("POST", url, json.dumps({
-        "username": username, "password": password, "role": "technologist", "name": "Benchmark login user",
-    }).encode(), {"Authorization": "Bearer " + admin, "Content-Type": "application/json"})
-    if status != 201:
-        die("creating the benchmark user failed: " + describe("POST", url, status, answer))
-    scope = login(identity, username, password).get("scope", "")
-    if scope.split() == ["medledger/password.change"]:
-        die("the benchmark user must change its password first (its logins would not be ordinary ones)")
+    username, password = create_account(identity, admin, "technologist")
+    try:
+        login_token(identity, username, password)
+    except Failed as e:
+        die(f"the benchmark user's logins would not be ordinary ones: {e}")
     print(json.dumps({"username": username, "password": password}, separators=(",", ":")))
 
 

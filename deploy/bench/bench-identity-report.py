@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from benchlib import Results, table
+from benchlib import Results, cpu, cpu_table, table
 
 ap = argparse.ArgumentParser()
 ap.add_argument("results")
@@ -55,16 +55,9 @@ def rate_of(data):
     return data["rps"] if data else None
 
 
-def cpu(name):
-    """{part: cores} of a phase, or None."""
-    if f"cpu_{name}" not in R:
-        return None
-    return {k: float(v) for k, v in (part.split(":", 1) for part in R[f"cpu_{name}"].split(","))}
-
-
 def cpu_per_request_us(name, part):
     """CPU time of one process part per answered request of a wrk phase, in µs."""
-    data, c = js(name), cpu(name)
+    data, c = js(name), cpu(R, name)
     if not data or not c or not data.get("requests"):
         return None
     return c[part] * c["wall"] / data["requests"] * 1e6
@@ -213,16 +206,8 @@ p("CPU used per phase, in cores of this machine; `other` is the rest of the mach
 p("processes and kernel network processing (softirq), which no process is charged for:")
 p("")
 phase_names = [k[4:] for k in R if k.startswith("cpu_")]
-cpu_rows = []
-cpu_json = []
-for name in phase_names:
-    c = cpu(name)
-    other = c["machine"] - c["identity"] - c["ledger"] - c["postgres"] - c["client"]
-    cpu_rows.append([name, f"{c['wall']:.0f} s", f"{c['identity']:.2f}", f"{c['ledger']:.2f}", f"{c['postgres']:.2f}",
-                     f"{c['client']:.2f}", f"{max(other, 0):.2f}", f"{c['machine']:.2f}"])
-    cpu_json.append({"phase": name, **c})
-cpu_header = ["phase", "wall", "identity", "ledger", "postgres", "load client", "other", "machine total"]
-for text in table(cpu_header, cpu_rows):
+cpu_json = [{"phase": name, **cpu(R, name)} for name in phase_names]
+for text in cpu_table(R, [(name, name) for name in phase_names], ["identity", "ledger"]):
     p(text)
 p("")
 log_errors = ", ".join(f"{k[len('log_errors_'):]}: {v}" for k, v in R.items() if k.startswith("log_errors_"))

@@ -21,9 +21,6 @@
         Prints $BENCH_LOGINS with the consultant added.
     python bench-records-prep.py token --identity URL --as technologist|doctor|consultant
         logs in as that account of $BENCH_LOGINS; prints the access token
-    python bench-records-prep.py service-token --identity URL
-        client_credentials for the stack's script client ($SERVICE_CLIENT_ID, $SERVICE_CLIENT_SECRET,
-        which may ask consent for decisions); prints the access token
     python bench-records-prep.py count --records URL
         prints how many DiagnosticReports the caller of $BENCH_AUTH ("Bearer …", the doctor: every
         bench patient is theirs) sees (_summary=count)
@@ -44,14 +41,12 @@ import argparse
 import base64
 import concurrent.futures
 import json
-import os
 import secrets
-import string
 import sys
 import time
 import urllib.parse
 
-from benchlib import Failed, call, describe, local_url, login
+from benchlib import Failed, auth_token, bearer, call, create_account, describe, env, local_url, login_token, searchset
 
 FHIR_JSON = "application/fhir+json"
 PATIENT_WORKERS = 8
@@ -65,47 +60,6 @@ def die(msg):
 
 def warn(msg):
     print(f"bench-records-prep: warning: {msg}", file=sys.stderr)
-
-
-def env(name):
-    value = os.environ.get(name)
-    if not value:
-        die(f"${name} is not set")
-    return value
-
-
-
-def bearer(token, content_type=None):
-    h = {"Authorization": "Bearer " + token, "Accept": FHIR_JSON}
-    if content_type:
-        h["Content-Type"] = content_type
-    return h
-
-
-def login_token(identity, username, password):
-    data = login(identity, username, password)
-    if data.get("scope", "").split() == ["medledger/password.change"]:
-        die(f"{username} must change its password first")
-    return data["access_token"]
-
-
-def random_password():
-    # 24 random letters and digits: 20+ characters, so the policy needs no character classes.
-    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(24))
-
-
-def create_account(identity, admin, role, fhir_user=None):
-    username = f"bench.{role}.{secrets.token_hex(6)}"
-    password = random_password()
-    account = {"username": username, "password": password, "role": role, "name": f"Benchmark {role}"}
-    if fhir_user:
-        account["fhirUser"] = fhir_user
-    url = identity + "/users"
-    status, _, answer = call("POST", url, json.dumps(account).encode(),
-                             {"Authorization": "Bearer " + admin, "Content-Type": "application/json"})
-    if status != 201:
-        die(f"creating the {role} account failed: " + describe("POST", url, status, answer))
-    return username, password
 
 
 def create(records, token, resource):
@@ -148,14 +102,7 @@ def report(subject, performer, status="preliminary"):
 
 
 def search(records, token, patient_id):
-    url = f"{records}/fhir/DiagnosticReport?patient={urllib.parse.quote(patient_id)}&_count=20"
-    status, _, answer = call("GET", url, None, bearer(token))
-    if status != 200:
-        raise Failed(describe("GET", url, status, answer))
-    bundle = json.loads(answer)
-    if bundle.get("resourceType") != "Bundle" or bundle.get("type") != "searchset":
-        raise Failed(f"GET {url}: not a searchset Bundle")
-    return bundle, len(answer)
+    return searchset(f"{records}/fhir/DiagnosticReport?patient={urllib.parse.quote(patient_id)}&_count=20", token)
 
 
 def write_ids(path, ids):
@@ -281,10 +228,6 @@ def client_credentials(identity):
     return json.loads(answer)["access_token"]
 
 
-def cmd_service_token(args):
-    print(client_credentials(local_url(args.identity)))
-
-
 def account_login(role):
     try:
         data = json.loads(env("BENCH_LOGINS"))[role]
@@ -295,13 +238,6 @@ def account_login(role):
 
 def cmd_token(args):
     print(login_token(local_url(args.identity), *account_login(args.role)))
-
-
-def auth_token():
-    auth = env("BENCH_AUTH")
-    if not auth.startswith("Bearer "):
-        die("$BENCH_AUTH must be 'Bearer <token>'")
-    return auth[len("Bearer "):]
 
 
 def cmd_count(args):
@@ -362,8 +298,6 @@ def main():
     p = sub.add_parser("token")
     p.add_argument("--identity", required=True)
     p.add_argument("--as", dest="role", choices=("technologist", "doctor", "consultant"), required=True)
-    p = sub.add_parser("service-token")
-    p.add_argument("--identity", required=True)
     p = sub.add_parser("consent-setup")
     p.add_argument("--identity", required=True)
     p.add_argument("--records", required=True)
@@ -380,8 +314,7 @@ def main():
     p.add_argument("--patient", required=True)
     args = ap.parse_args()
     {"setup": cmd_setup, "token": cmd_token, "count": cmd_count, "ledger-wait": cmd_ledger_wait,
-     "search-check": cmd_search_check, "consent-setup": cmd_consent_setup,
-     "service-token": cmd_service_token}[args.cmd](args)
+     "search-check": cmd_search_check, "consent-setup": cmd_consent_setup}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 import json
 import sys
 
-from benchlib import Results, ms, rate, ratio, table, verdict
+from benchlib import Results, cpu_table, heading, ms, rate, ratio, table, verdict
 
 R = Results(sys.argv[1])
 num, js = R.num, R.js
@@ -121,14 +121,8 @@ for name, base, label in (("read_consent", "read_assigned", f"read by id, {conns
         "–",
     ])
 
-out = []
+out = heading(R, "records")
 p = out.append
-p("")
-mode = " (QUICK MODE: a smoke run, not a measurement)" if R.get("mode") == "quick" else ""
-p(f"MedLedger records benchmark, {R.get('date', '?')}{mode}")
-p(f"machine: {R.get('machine', '?')}; PostgreSQL {R.get('postgres', '?')}; release build, revision {R.get('revision', '?')}")
-p(f"services, database and load clients share this machine; before the run {R.get('busy_before', '?')} cores "
-  "were busy with other work")
 p("every request carries a user's token and runs through records' access rules (creates and reads: the technologist "
   "who writes the reports; searches: the patients' doctor) and writes an AuditEvent outbox row; every create is "
   "anchored in the ledger (SHA3-256 commitment, ledger outbox row in the same transaction)")
@@ -179,16 +173,7 @@ phases = [("baseline_insert", "baseline ¹ (pgbench)"), ("baseline_read", "basel
           ("decide", "e. consent decisions (wrk)"), ("consent_static", "e. consent /health/live (wrk)"),
           ("read_assigned", "e. reads, assigned doctor (wrk)"), ("read_consent", "e. reads, by consent (wrk)"),
           ("search_consent", "e. search, by consent (wrk)"), ("search1_consent", "e. search, by consent, 1 connection (wrk)")]
-cpu_rows = []
-for key, label in phases:
-    if f"cpu_{key}" not in R:
-        continue
-    f = {k: float(v) for k, v in (part.split(":", 1) for part in R[f"cpu_{key}"].split(","))}
-    other = f["machine"] - f["records"] - f["postgres"] - f["client"]
-    cpu_rows.append([label, f"{f['wall']:.0f} s", f"{f['records']:.2f}", f"{f['postgres']:.2f}", f"{f['client']:.2f}",
-                     f"{max(other, 0):.2f}", f"{f['machine']:.2f}"])
-cpu_header = ["phase", "wall", "records", "postgres", "load client", "other", "machine total"]
-for text in table(cpu_header, cpu_rows):
+for text in cpu_table(R, phases, ["records"]):
     p(text)
 p("")
 p(f"records log lines mentioning error/critical: {R.get('records_log_errors', '?')}; "

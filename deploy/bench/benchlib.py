@@ -1,7 +1,11 @@
-"""What the benchmark reports (report.py, bench-identity-report.py, bench-records-report.py) share:
-reading results.env, formatting numbers and printing a Markdown table."""
+"""What the benchmark reports (report.py, bench-*-report.py) share: reading results.env,
+formatting numbers and printing a Markdown table and the CPU per phase; and what the set-up
+scripts (bench-*-prep.py) share: HTTP to this machine's stack, logins and accounts."""
 
 import json
+import os
+import secrets
+import string
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -63,8 +67,39 @@ def table(header, rows):
     return [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows]
 
 
-# HTTP for the set-up scripts (bench-identity-prep.py, bench-records-prep.py): standard library
-# only, a timeout on every request, no retries, and only this machine as a target.
+def heading(R, what):
+    """The first lines of a benchmark's table: what, when, on what machine, how busy it was."""
+    mode = " (QUICK MODE: a smoke run, not a measurement)" if R.get("mode") == "quick" else ""
+    load = f" (load average {R['load_before']})" if "load_before" in R else ""
+    return ["", f"MedLedger {what} benchmark, {R.get('date', '?')}{mode}",
+            f"machine: {R.get('machine', '?')}; PostgreSQL {R.get('postgres', '?')}; release build, revision {R.get('revision', '?')}",
+            f"services, database and load clients share this machine; before the run {R.get('busy_before', '?')} cores "
+            f"were busy with other work{load}"]
+
+
+def cpu(R, name):
+    """The cpu_NAME line benchlib.sh's phase_end wrote, as {part: cores} (with wall in s), or None."""
+    if f"cpu_{name}" not in R:
+        return None
+    return {k: float(v) for k, v in (part.split(":", 1) for part in R[f"cpu_{name}"].split(","))}
+
+
+def cpu_table(R, phases, services):
+    """The CPU each part used per phase (label, cores), as lines: `other` is the machine's busy
+    time that none of services, PostgreSQL or the load client account for."""
+    rows = []
+    for key, label in phases:
+        c = cpu(R, key)
+        if c is None:
+            continue
+        other = c["machine"] - sum(c[s] for s in services) - c["postgres"] - c["client"]
+        rows.append([label, f"{c['wall']:.0f} s"] + [f"{c[s]:.2f}" for s in services + ["postgres", "client"]]
+                    + [f"{max(other, 0):.2f}", f"{c['machine']:.2f}"])
+    return table(["phase", "wall"] + services + ["postgres", "load client", "other", "machine total"], rows)
+
+
+# HTTP for the set-up scripts (bench-*-prep.py): standard library only, a timeout on every
+# request, no retries, and only this machine as a target.
 
 TIMEOUT = 30
 
@@ -80,11 +115,19 @@ def local_url(url):
     return url.rstrip("/")
 
 
-def call(method, url, body=None, headers=None):
+def env(name):
+    """A setting from the environment (the stack's stack.env, or the bench command)."""
+    value = os.environ.get(name)
+    if not value:
+        raise Failed(f"${name} is not set")
+    return value
+
+
+def call(method, url, body=None, headers=None, timeout=TIMEOUT):
     """(status, headers, body bytes); HTTP errors are answers, not exceptions."""
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT) as r:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
@@ -104,3 +147,57 @@ def login(identity, username, password):
     if status != 200:
         raise Failed(f"login as {username} failed: " + describe("POST", url, status, answer))
     return json.loads(answer)
+
+
+def login_token(identity, username, password):
+    """An account's access token, refusing one that may only change its password."""
+    data = login(identity, username, password)
+    if data.get("scope", "").split() == ["medledger/password.change"]:
+        raise Failed(f"{username} must change its password first")
+    return data["access_token"]
+
+
+def random_password():
+    # 24 random letters and digits: 20+ characters, so the policy needs no character classes.
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(24))
+
+
+def create_account(identity, admin, role, fhir_user=None):
+    """A new account with a random name and password, created by the admin token `admin`."""
+    username = f"bench.{role}.{secrets.token_hex(6)}"
+    password = random_password()
+    account = {"username": username, "password": password, "role": role, "name": f"Benchmark {role}"}
+    if fhir_user:
+        account["fhirUser"] = fhir_user
+    url = identity + "/users"
+    status, _, answer = call("POST", url, json.dumps(account).encode(),
+                             {"Authorization": "Bearer " + admin, "Content-Type": "application/json"})
+    if status != 201:
+        raise Failed(f"creating the {role} account failed: " + describe("POST", url, status, answer))
+    return username, password
+
+
+def searchset(url, token):
+    """A FHIR search's Bundle (which must be a searchset) and its size in bytes."""
+    status, _, answer = call("GET", url, None, bearer(token))
+    if status != 200:
+        raise Failed(describe("GET", url, status, answer))
+    bundle = json.loads(answer)
+    if bundle.get("resourceType") != "Bundle" or bundle.get("type") != "searchset":
+        raise Failed(f"GET {url}: not a searchset Bundle")
+    return bundle, len(answer)
+
+
+def bearer(token, content_type=None, accept="application/fhir+json"):
+    h = {"Authorization": "Bearer " + token, "Accept": accept}
+    if content_type:
+        h["Content-Type"] = content_type
+    return h
+
+
+def auth_token():
+    """The token of $BENCH_AUTH ("Bearer …"), which the bench command keeps out of argv."""
+    auth = env("BENCH_AUTH")
+    if not auth.startswith("Bearer "):
+        raise Failed("$BENCH_AUTH must be 'Bearer <token>'")
+    return auth[len("Bearer "):]

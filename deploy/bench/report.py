@@ -2,7 +2,7 @@
 
 import sys
 
-from benchlib import Results, ms, rate, ratio, table, verdict
+from benchlib import Results, cpu_table, ms, rate, ratio, table, verdict
 
 R = Results(sys.argv[1])
 num, js = R.num, R.js
@@ -126,16 +126,7 @@ phases = [("baseline_batch", "baseline ¹ (pgbench)"), ("baseline_batch1", "base
           ("post", "b. single POST (wrk)"), ("checkpoint", "c. wait=checkpoint (loadgen)"),
           ("grow", "growing the log (loadgen)"), ("proof", "d. inclusion proofs (wrk)"),
           ("proof1", "d. proofs, 1 connection (wrk)")]
-cpu_rows = []
-for key, label in phases:
-    if f"cpu_{key}" not in R:
-        continue
-    f = dict(part.split(":", 1) for part in R[f"cpu_{key}"].split(","))
-    other = float(f["machine"]) - float(f["ledger"]) - float(f["postgres"]) - float(f["client"])
-    cpu_rows.append([label, f"{float(f['wall']):.0f} s", f["ledger"], f["postgres"], f["client"], f"{max(other, 0):.2f}",
-                     f["machine"]])
-cpu_header = ["phase", "wall", "ledger", "postgres", "load client", "other", "machine total"]
-for text in table(cpu_header, cpu_rows):
+for text in cpu_table(R, phases, ["ledger"]):
     print(text)
 print()
 errors = R.get("ledger_log_errors", "?")

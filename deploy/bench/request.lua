@@ -1,5 +1,5 @@
--- wrk script for deploy/bench/identity: one kind of request per run, chosen by the environment
--- (secrets come from the environment, never argv). Every answer is checked: its status must be
+-- wrk script for deploy/bench/identity and deploy/bench/audit: one kind of request per run, chosen
+-- by the environment (secrets come from the environment, never argv). Every answer is checked: its status must be
 -- BENCH_EXPECT and, with BENCH_EXPECT_BODY, its body must contain that text. Only answers that
 -- pass count towards the rate; the others are counted as "unexpected" (the first one's status is
 -- reported), so a broken run cannot report a fast but meaningless number. 4xx answers are not
@@ -14,12 +14,16 @@
 --   BENCH_TOKEN_FILE    file with one bearer token per line: each request carries the next token
 --                       (overrides BENCH_AUTH); thread i of BENCH_THREADS uses only its own
 --                       contiguous slice, so a token comes back only after every other token of
---                       the whole file was sent once (no server-side cache can keep them all)
---   BENCH_THREADS       the -t of this run (needed with BENCH_TOKEN_FILE)
+--                       the whole file was sent once (no server-side cache can keep them all).
+--                       A line "TOKEN PATH" sends that token to its own path (e.g. each patient's
+--                       token to a search about that patient).
+--   BENCH_PATH_FILE     instead: file with one request path per line, rotated the same way, each
+--                       request with BENCH_AUTH
+--   BENCH_THREADS       the -t of this run (needed with either file)
 --   BENCH_EXPECT        the expected status (default 200)
 --   BENCH_EXPECT_BODY   text every answer must contain (optional)
 --
--- Every request is built once in init() (one per token of the thread's slice), so the client
+-- Every request is built once in init() (one per line of the thread's slice), so the client
 -- does the same work per request in every mode: request() only picks the next prepared string.
 
 local threads = {}
@@ -46,38 +50,49 @@ n_unexpected = 0
 first_unexpected = 0
 nreq = 0
 
-local function build(auth)
+local function build(auth, path)
    local headers = {}
    local body = env("BENCH_BODY", nil)
    local ctype = env("BENCH_CONTENT_TYPE", nil)
    if ctype then headers["Content-Type"] = ctype end
    if auth then headers["Authorization"] = auth end
-   return wrk.format(env("BENCH_METHOD", "GET"), env("BENCH_PATH", "/health/live"), headers, body)
+   return wrk.format(env("BENCH_METHOD", "GET"), path or env("BENCH_PATH", "/health/live"), headers, body)
+end
+
+-- This thread's contiguous slice of a file's non-empty lines.
+local function slice(file, name)
+   local nthreads = tonumber(env("BENCH_THREADS", ""))
+   if not nthreads or nthreads < 1 then error("BENCH_THREADS (wrk -t) is required with " .. name) end
+   local lines = {}
+   for line in io.lines(file) do
+      if line ~= "" then lines[#lines + 1] = line end
+   end
+   local per = math.floor(#lines / nthreads)
+   if per < 1 then error(name .. " has fewer lines than threads") end
+   local out = {}
+   for i = (tid or 0) * per + 1, ((tid or 0) + 1) * per do out[#out + 1] = lines[i] end
+   return out
 end
 
 function init(args)
    expect_status = tonumber(env("BENCH_EXPECT", "200"))
    expect_body = env("BENCH_EXPECT_BODY", nil)
-   local file = env("BENCH_TOKEN_FILE", nil)
-   if file then
-      local nthreads = tonumber(env("BENCH_THREADS", ""))
-      if not nthreads or nthreads < 1 then error("BENCH_THREADS (wrk -t) is required with BENCH_TOKEN_FILE") end
-      local tokens = {}
-      for line in io.lines(file) do
-         if line ~= "" then tokens[#tokens + 1] = line end
+   local tokens, paths = env("BENCH_TOKEN_FILE", nil), env("BENCH_PATH_FILE", nil)
+   if tokens then
+      for _, line in ipairs(slice(tokens, "BENCH_TOKEN_FILE")) do
+         local token, path = line:match("^(%S+)%s+(%S+)$")
+         prepared[#prepared + 1] = build("Bearer " .. (token or line), path)
       end
-      local per = math.floor(#tokens / nthreads)
-      if per < 1 then error("BENCH_TOKEN_FILE has fewer tokens than threads") end
-      local first = (tid or 0) * per
-      for i = first + 1, first + per do
-         prepared[#prepared + 1] = build("Bearer " .. tokens[i])
+   elseif paths then
+      for _, path in ipairs(slice(paths, "BENCH_PATH_FILE")) do
+         prepared[#prepared + 1] = build(env("BENCH_AUTH", nil), path)
       end
-      -- Start at a random place in the slice: runs after the first do not replay the same order.
-      math.randomseed(os.time() * 1000 + (tid or 0) * 7919)
-      pos = math.random(0, #prepared - 1)
    else
       prepared[1] = build(env("BENCH_AUTH", nil))
    end
+   -- Start at a random place in the slice: runs after the first do not replay the same order.
+   math.randomseed(os.time() * 1000 + (tid or 0) * 7919)
+   pos = math.random(0, #prepared - 1)
    nreq = #prepared
 end
 
