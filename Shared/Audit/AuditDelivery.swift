@@ -8,7 +8,8 @@ package import PostgresNIO
 /// every key, and delete them. Delivered rows are deleted rather than marked: audit holds them
 /// from then on, and marked rows would only grow the outbox. If anything fails (audit down or
 /// refusing, a bad answer, the commit), the rows stay and the retry sends the same keys, which
-/// audit stores once.
+/// audit stores once. An event audit would refuse goes as a valid stand-in that carries it, so
+/// one bad event never holds up the rest.
 package struct AuditDelivery: Sendable {
     let postgres: PostgresClient
     let client: ServiceClient
@@ -56,13 +57,22 @@ package struct AuditDelivery: Sendable {
                 if !ids.isEmpty && bytes > Self.byteLimit { break }
                 ids.append(id)
                 keys.append(key)
-                events.append(.object([("idempotencyKey", .string(key)), ("event", try JSONParser.parse(Array(event.utf8)).withFHIRStrings)]))
+                events.append(.object([("idempotencyKey", .string(key)), ("event", Self.deliverable(try JSONParser.parse(Array(event.utf8)), key: key))]))
             }
             guard !ids.isEmpty else { return 0 }
             try await send(events, keys: keys)
             try await connection.query("DELETE FROM audit_outbox WHERE id = ANY(\(ids))", logger: logger)
             return ids.count
         }
+    }
+
+    /// The event as audit will take it: its strings made valid, or, when it is still not a valid
+    /// AuditEvent, a stand-in that carries it whole (the key's prefix names the service).
+    static func deliverable(_ stored: JSONValue, key: String) -> JSONValue {
+        let event = stored.withFHIRStrings
+        let issues = AuditEventElements.issues(event)
+        guard !issues.isEmpty else { return event }
+        return UnreadableAuditEvent.standIn(for: stored, issues: issues, service: String(key.prefix { $0 != "-" }))
     }
 
     private func send(_ events: [JSONValue], keys: [String]) async throws {

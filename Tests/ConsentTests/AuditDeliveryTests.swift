@@ -22,9 +22,7 @@ import Testing
             try await Migrator.migrate(ConsentMigrations.all, client: postgres, logger: testLogger)
             var keys: [String] = []
             for n in 0..<count {
-                let event = JSONValue.object([
-                    ("resourceType", .string("AuditEvent")), ("n", .number(String(n))), ("pad", .string(String(repeating: "x", count: padding))),
-                ])
+                let event = Self.event(outcomeDesc: String(n), padding: padding)
                 let row = AuditOutboxRow(service: "consent", event: event)
                 try await postgres.withConnection { try await row.insert(on: $0, logger: testLogger) }
                 keys.append(row.key)
@@ -32,6 +30,19 @@ import Testing
             return keys
         }
         return (url, keys)
+    }
+
+    /// A valid R4 AuditEvent (as audit takes it) told apart by its `outcomeDesc`, with `padding`
+    /// bytes of filler in an entity's description.
+    static func event(outcomeDesc: String, padding: Int = 0, patient: String = "Patient/p1") -> JSONValue {
+        var entity = AuditEventParts.patientEntity(patient)
+        if padding > 0 { entity = AuditEventParts.patientEntity(patient, description: String(repeating: "x", count: padding)) }
+        return .object([
+            ("resourceType", .string("AuditEvent")), ("type", AuditEventParts.restType), ("action", .string("R")),
+            ("recorded", .string("2026-11-21T10:00:00.000Z")), ("outcome", .string("0")), ("outcomeDesc", .string(outcomeDesc)),
+            ("agent", .array([.object([("who", .object([("reference", .string("Practitioner/d1"))])), ("requestor", .bool(true))])])),
+            ("source", AuditEventParts.source(site: "medledger-consent", type: ("4", "Application Server"))), ("entity", .array([entity])),
+        ])
     }
 
     static func remainingKeys(_ postgres: PostgresClient) async throws -> [String] {
@@ -67,23 +78,33 @@ import Testing
             #expect(await peer.requests == [Array(keys[0..<3]), Array(keys[3..<6]), [keys[6]]])
         }
         // The events arrive as stored: the same JSON, in the same order.
-        #expect(await peer.events.map { $0["n"] } == (0..<7).map { JSONValue.number(String($0)) })
+        #expect(await peer.events.map { $0["outcomeDesc"] } == (0..<7).map { JSONValue.string(String($0)) })
     }
 
-    /// Audit refuses a batch holding an invalid FHIR string, which would hold up the outbox:
-    /// what users typed goes out with control characters as "?" (tab, CR and LF stay).
-    @Test func stringsGoOutAsValidFHIRStrings() async throws {
+    /// Audit refuses a batch holding an event that is not a valid AuditEvent, which would hold
+    /// up the outbox: what users typed goes out with control characters as "?" (tab, CR and LF
+    /// stay), and an event still invalid goes as a valid stand-in that carries it whole.
+    @Test func eventsGoOutValidAndAnInvalidOneAsAStandInCarryingIt() async throws {
         let peer = AuditEventsPeer()
+        let typed = Self.event(outcomeDesc: "a\u{1}b\u{7F}c\td")
+        let broken = Self.event(outcomeDesc: "broken", patient: "Patient/p2").setting(["agent"], .array([.object([("who", .object([("reference", .string("Practitioner/%%"))])), ("requestor", .bool(true))])]))
         try await Self.delivering("deliverystrings", rows: 0, batchLimit: 10, to: peer) { (delivery, postgres, _) async throws in
-            let event = JSONValue.object([
-                ("resourceType", .string("AuditEvent")), ("name", .string("a\u{1}b\u{7F}c\td")), ("list", .array([.string("")])), ("n", .number("1")),
-            ])
-            let row = AuditOutboxRow(service: "consent", event: event)
-            try await postgres.withConnection { try await row.insert(on: $0, logger: testLogger) }
-            #expect(try await delivery.deliverBatch() == 1)
+            for event in [typed, broken] {
+                let row = AuditOutboxRow(service: "consent", event: event)
+                try await postgres.withConnection { try await row.insert(on: $0, logger: testLogger) }
+            }
+            #expect(try await delivery.deliverBatch() == 2)
         }
-        let sent = try #require(await peer.events.first)
-        #expect(sent["name"] == .string("a?b?c\td") && sent["list"] == .array([.string("?")]) && sent["n"] == .number("1"))
+        let sent = await peer.events
+        try #require(sent.count == 2)
+        #expect(sent[0]["outcomeDesc"] == .string("a?b?c\td") && AuditEventElements.issues(sent[0]).isEmpty)
+        let standIn = sent[1]
+        #expect(AuditEventElements.issues(standIn).isEmpty, "\(AuditEventElements.issues(standIn))")
+        #expect(standIn["type"]?["code"] == .string("110100") && standIn["outcome"] == .string("4"))
+        let entities = standIn["entity"]?.arrayValue ?? []
+        #expect(entities.first?["what"]?["reference"] == .string("Patient/p2"), "the patient stays in their view")
+        let original = try #require(entities.last?["detail"]?.arrayValue?.first?["valueBase64Binary"]?.stringValue.flatMap { Base64.decode($0) })
+        #expect(try JSONParser.parse(original) == broken, "the original is kept whole")
     }
 
     @Test func aRequestStaysUnderTheByteLimit() async throws {

@@ -1,29 +1,28 @@
-import MedLedgerCore
-
 /// AuditEvent's elements in FHIR R4 (auditevent.html), for the structural check every ingested
 /// event passes: the required ones (`type`, `recorded`, `agent` with `requestor`, `source` with
-/// `observer`) and the required value sets (`action`, `outcome`, `agent.network.type`).
-enum AuditEventElements {
-    static let actions = ["C", "R", "U", "D", "E"]
-    static let outcomes = ["0", "4", "8", "12"]
+/// `observer`) and the required value sets (`action`, `outcome`, `agent.network.type`). Audit
+/// refuses events that fail it; senders check their events with it before delivery.
+package enum AuditEventElements {
+    package static let actions = ["C", "R", "U", "D", "E"]
+    package static let outcomes = ["0", "4", "8", "12"]
 
-    static let network: [ElementRule] = [.one("address", .string), .one("type", .codeIn(["1", "2", "3", "4", "5"]))]
-    static let agent: [ElementRule] = [
+    package static let network: [ElementRule] = [.one("address", .string), .one("type", .codeIn(["1", "2", "3", "4", "5"]))]
+    package static let agent: [ElementRule] = [
         .one("type", .codeableConcept), .many("role", .codeableConcept), .one("who", .reference(targets: nil)), .one("altId", .string),
         .one("name", .string), .one("requestor", .boolean, required: true), .one("location", .reference(targets: ["Location"])),
         .many("policy", .uri), .one("media", .coding), .one("network", .backbone("network", network)), .many("purposeOfUse", .codeableConcept),
     ]
-    static let source: [ElementRule] = [.one("site", .string), .one("observer", .reference(targets: nil), required: true), .many("type", .coding)]
-    static let detail: [ElementRule] = [
+    package static let source: [ElementRule] = [.one("site", .string), .one("observer", .reference(targets: nil), required: true), .many("type", .coding)]
+    package static let detail: [ElementRule] = [
         .one("type", .string, required: true), .one("valueString", .string), .one("valueBase64Binary", .base64Binary),
     ]
-    static let entity: [ElementRule] = [
+    package static let entity: [ElementRule] = [
         .one("what", .reference(targets: nil)), .one("type", .coding), .one("role", .coding), .one("lifecycle", .coding),
         .many("securityLabel", .coding), .one("name", .string), .one("description", .string), .one("query", .base64Binary),
         .many("detail", .backbone("detail", detail)),
     ]
 
-    static let all: [ElementRule] =
+    package static let all: [ElementRule] =
         DataTypeRules.domainResource + [
             .one("type", .coding, required: true), .many("subtype", .coding), .one("action", .codeIn(actions)), .one("period", .period),
             .one("recorded", .instant, required: true), .one("outcome", .codeIn(outcomes)), .one("outcomeDesc", .string),
@@ -32,7 +31,7 @@ enum AuditEventElements {
         ]
 
     /// The issues of `event` as an R4 AuditEvent; empty when it is one.
-    static func issues(_ event: JSONValue) -> [ValidationIssue] {
+    package static func issues(_ event: JSONValue) -> [ValidationIssue] {
         var checker = ValidationChecker()
         guard let node = checker.checkResource(event, as: "AuditEvent", rules: all) else { return checker.issues }
         // Cardinalities the element rules cannot say.
