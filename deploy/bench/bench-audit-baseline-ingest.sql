@@ -8,8 +8,8 @@ SELECT idempotency_key, seq FROM audit_events
 WHERE idempotency_key = ANY (ARRAY(SELECT 'bench-' || (:head + i) FROM generate_series(1, :rows) AS i));
 WITH new AS (SELECT * FROM bench_rows(:head, :rows, :patients)),
 events AS (
-    INSERT INTO audit_events (seq, idempotency_key, event, hash, recorded, action, outcome, types, subtypes, agents, entities, patients)
-    SELECT seq, idempotency_key, event, hash, recorded, 'R', '0', types, subtypes, agents, entities, ARRAY[patient] FROM new
+    INSERT INTO audit_events (seq, idempotency_key, event, hash, recorded, action, outcome, types, subtypes, agents, entities)
+    SELECT seq, idempotency_key, event, hash, recorded, 'R', '0', types, subtypes, agents, entities FROM new
 ), patient_rows AS (
     INSERT INTO audit_patient_events (patient, recorded, seq) SELECT patient, recorded, seq FROM new
 )

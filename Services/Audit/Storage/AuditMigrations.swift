@@ -26,15 +26,15 @@ enum AuditMigrations {
                     types text[] NOT NULL,
                     subtypes text[] NOT NULL,
                     agents text[] NOT NULL,
-                    entities text[] NOT NULL,
-                    patients text[] NOT NULL)
+                    entities text[] NOT NULL)
                 """,
                 "CREATE INDEX audit_events_by_date ON audit_events (recorded, seq)",
                 "CREATE INDEX audit_events_types ON audit_events USING gin (types)",
                 "CREATE INDEX audit_events_subtypes ON audit_events USING gin (subtypes)",
                 "CREATE INDEX audit_events_agents ON audit_events USING gin (agents)",
                 "CREATE INDEX audit_events_entities ON audit_events USING gin (entities)",
-                // A patient's events, newest first, without sorting all of them: their audit view.
+                // A patient's events, newest first, without sorting all of them: their audit view
+                // (and every `patient` search: the events' patients are kept here only).
                 """
                 CREATE TABLE audit_patient_events (
                     patient text NOT NULL,

@@ -55,19 +55,17 @@ enum ChainStore {
         try await connection.query(
             """
             WITH events AS (
-                INSERT INTO audit_events (seq, idempotency_key, event, hash, recorded, action, outcome, types, subtypes, agents, entities, patients)
+                INSERT INTO audit_events (seq, idempotency_key, event, hash, recorded, action, outcome, types, subtypes, agents, entities)
                 SELECT seq, key, event, hash, recorded, NULLIF(action, ''), NULLIF(outcome, ''),
                     ARRAY(SELECT jsonb_array_elements_text(types::jsonb)), ARRAY(SELECT jsonb_array_elements_text(subtypes::jsonb)),
-                    ARRAY(SELECT jsonb_array_elements_text(agents::jsonb)), ARRAY(SELECT jsonb_array_elements_text(entities::jsonb)),
-                    ARRAY(SELECT jsonb_array_elements_text(patients::jsonb))
+                    ARRAY(SELECT jsonb_array_elements_text(agents::jsonb)), ARRAY(SELECT jsonb_array_elements_text(entities::jsonb))
                 FROM unnest(\(rows.map(\.seq))::bigint[], \(rows.map(\.key))::text[],
                     \(rows.map { String(decoding: $0.text, as: UTF8.self) })::text[], \(rows.map { ByteBuffer(bytes: $0.hash) })::bytea[],
                     \(rows.map(\.index.recorded))::bigint[],
                     \(rows.map { $0.index.action ?? "" })::text[], \(rows.map { $0.index.outcome ?? "" })::text[],
                     \(rows.map { json($0.index.types) })::text[], \(rows.map { json($0.index.subtypes) })::text[],
-                    \(rows.map { json($0.index.agents) })::text[], \(rows.map { json($0.index.entities) })::text[],
-                    \(rows.map { json($0.index.patients) })::text[])
-                    AS e(seq, key, event, hash, recorded, action, outcome, types, subtypes, agents, entities, patients)
+                    \(rows.map { json($0.index.agents) })::text[], \(rows.map { json($0.index.entities) })::text[])
+                    AS e(seq, key, event, hash, recorded, action, outcome, types, subtypes, agents, entities)
             ), patient_rows AS (
                 INSERT INTO audit_patient_events (patient, recorded, seq)
                 SELECT * FROM unnest(\(patients.patient)::text[], \(patients.recorded)::bigint[], \(patients.seq)::bigint[])
