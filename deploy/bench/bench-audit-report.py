@@ -3,7 +3,7 @@
 import json
 import sys
 
-from benchlib import Results, cpu_table, heading, ms, rate, ratio, table
+from benchlib import Results, cpu_table, heading, memory, mib, ms, rate, ratio, table
 
 R = Results(sys.argv[1])
 num, js = R.num, R.js
@@ -78,12 +78,12 @@ if "verify_json" in R:
         f"{v['anchors']} anchors, {v['confirmed']} confirmed in the ledger)" if v else FAILED,
         "–", "–",
     ])
-rss, hwm = num("audit_rss_kb"), num("audit_hwm_kb")
-if rss is not None:
+audit_memory = memory(R).get("audit")
+if audit_memory:
     db = num("audit_db_bytes")
     rows.append([
         "   audit process memory at the end",
-        f"RSS {rss / 1024:,.0f} MiB (peak {hwm / 1024:,.0f} MiB)" if hwm else f"RSS {rss / 1024:,.0f} MiB",
+        f"RSS {mib(audit_memory[0])} (peak {mib(audit_memory[1])})",
         f"audit database {db / 2**20:,.0f} MiB" if db else "–",
         "–",
     ])

@@ -55,6 +55,15 @@ rows.append([
     ratio(b["rps"] / read_tps) if b and read_tps else "–",
     f"≥ 8,000/s: {verdict(b['rps'] >= 8000)}" if b else "≥ 8,000/s",
 ])
+st = js("records_static")
+if "records_static_json" in R or "records_static_ok" in R:
+    rows.append([
+        f"   b. records GET /health/live, {conns} connections (the same server's cheapest answer)",
+        f"{rate(st['rps'])}/s ({latencies(st)})" if st else FAILED,
+        f"b.'s reads: {rate(b['rps'])}/s" if b else FAILED,
+        ratio(b["rps"] / st["rps"]) if b and st else "–",
+        "–",
+    ])
 
 # d. $verify
 d = js("verify")
@@ -168,7 +177,8 @@ p("charged for:")
 p("")
 phases = [("baseline_insert", "baseline ¹ (pgbench)"), ("baseline_read", "baseline ² (pgbench)"),
           ("baseline_search", "baseline ³ (pgbench)"), ("baseline_search1", "baseline ⁴ (pgbench)"),
-          ("create", "a. creates (wrk)"), ("read", "b. reads (wrk)"), ("verify", "d. $verify (wrk)"), ("seed", "seeding (wrk)"),
+          ("create", "a. creates (wrk)"), ("read", "b. reads (wrk)"), ("records_static", "b. records /health/live (wrk)"),
+          ("verify", "d. $verify (wrk)"), ("seed", "seeding (wrk)"),
           ("search", "c. search (wrk)"), ("search1", "c. search, 1 connection (wrk)"),
           ("decide", "e. consent decisions (wrk)"), ("consent_static", "e. consent /health/live (wrk)"),
           ("read_assigned", "e. reads, assigned doctor (wrk)"), ("read_consent", "e. reads, by consent (wrk)"),

@@ -98,6 +98,21 @@ def cpu_table(R, phases, services):
     return table(["phase", "wall"] + services + ["postgres", "load client", "other", "machine total"], rows)
 
 
+def memory(R):
+    """{service: (rss KiB, peak KiB)} from the mem_NAME=rss,peak lines of benchlib.sh's put_memory."""
+    out = {}
+    for key, value in R.items():
+        if key.startswith("mem_"):
+            rss, _, peak = value.partition(",")
+            if rss.isdigit() and peak.isdigit():
+                out[key[4:]] = (int(rss), int(peak))
+    return out
+
+
+def mib(kib):
+    return f"{kib / 1024:,.0f} MiB"
+
+
 # HTTP for the set-up scripts (bench-*-prep.py): standard library only, a timeout on every
 # request, no retries, and only this machine as a target.
 

@@ -213,6 +213,19 @@ put_run_info() {
     put revision "$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo none)$(cd "$REPO" && [[ -n $(git status --porcelain 2>/dev/null | head -n 1) ]] && echo ' (uncommitted changes)')"
 }
 
+# --- memory ---------------------------------------------------------------------------------
+
+# put_memory: each stack service's resident memory now and its peak over the run (VmRSS, VmHWM,
+# KiB) as mem_NAME=rss,peak. Called after the last phase, so the peak is the size under load.
+put_memory() {
+    local file name status
+    for file in "$STACK_DIR"/pids/*.pid; do
+        name=$(basename "$file" .pid)
+        status=$(cat "/proc/$(cat "$file")/status" 2>/dev/null) || { log "warning: the $name process is gone"; continue; }
+        put "mem_$name" "$(awk '/^VmRSS:/ { r = $2 } /^VmHWM:/ { h = $2 } END { print r "," h }' <<<"$status")"
+    done
+}
+
 # --- measuring CPU per phase ----------------------------------------------------------------
 
 # Fields of /proc/PID/stat after "pid (comm) ": [1] ppid, [11] utime, [12] stime, [13] cutime, [14] cstime.

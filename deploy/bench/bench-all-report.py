@@ -1,0 +1,169 @@
+"""Writes docs/benchmarks.md for deploy/bench/all: the headline table (each metric beside the
+baselines its own benchmark measured in the same run), every service's memory, then each
+benchmark's full table.
+
+    python bench-all-report.py --machine machine.env --records DIR --ledger DIR --audit DIR
+
+Each DIR holds a benchmark's results.env and table.md.
+"""
+
+import argparse
+from pathlib import Path
+
+from benchlib import Results, memory, mib, ms, rate, ratio, table
+
+FAILED = "failed (see the benchmark's table)"
+
+args = argparse.ArgumentParser()
+for name in ("machine", "records", "ledger", "audit"):
+    args.add_argument(f"--{name}", required=True)
+args = args.parse_args()
+
+M = Results(args.machine)
+runs = {name: (Results(Path(getattr(args, name)) / "results.env"), Path(getattr(args, name)) / "table.md")
+        for name in ("records", "ledger", "audit")}
+rec, led, aud = (runs[n][0] for n in ("records", "ledger", "audit"))
+
+
+def lat(d):
+    return f"p50 {ms(d['p50_ms'])}, p99 {ms(d['p99_ms'])}"
+
+
+def per_second(d, key, unit):
+    return f"{rate(d[key])} {unit} ({lat(d)})" if d else FAILED
+
+
+def pg_rows(R, name, rows_per_tx=1):
+    tps = R.num(f"{name}_tps")
+    return tps * rows_per_tx if tps is not None else None
+
+
+rows = []
+
+# records: creates, reads, search, anchoring
+create, read, static = rec.js("create"), rec.js("read"), rec.js("records_static")
+conns = rec.get("connections", "?")
+insert_tps, read_tps = rec.num("baseline_insert_tps"), rec.num("baseline_read_tps")
+static_text = f"records: {rate(static['rps'])}/s ({conns} connections)" if static else FAILED
+rows.append([
+    f"DiagnosticReport creates/s (records, {conns} connections)",
+    per_second(create, "rps", "creates/s"),
+    f"{rate(insert_tps)} tx/s (one report row + one audit outbox row)" if insert_tps else FAILED,
+    static_text,
+    ratio(create["rps"] / insert_tps) if create and insert_tps else "–",
+])
+rows.append([
+    f"DiagnosticReport reads/s (GET by id, {conns} connections)",
+    per_second(read, "rps", "reads/s"),
+    f"{rate(read_tps)} tx/s (point select by primary key)" if read_tps else FAILED,
+    static_text,
+    ratio(read["rps"] / read_tps) if read and read_tps else "–",
+])
+stored = int(rec.num("search_stored") or 0)
+for name, label in (("search", f"{rec.get('search_connections', '?')} connections"), ("search1", "1 connection")):
+    d, base = rec.js(name), rec.num(f"baseline_{name}_latency_ms")
+    rows.append([
+        f"search p99, patient=…&_count=20 at {stored:,} reports ({label})",
+        f"p99 {ms(d['p99_ms'])} (p50 {ms(d['p50_ms'])}, {rate(d['rps'])}/s)" if d else FAILED,
+        f"{ms(base)} avg (20 newest rows + count)" if base is not None else FAILED,
+        "–",
+        f"×{d['mean_ms'] / base:,.1f} (mean)" if d and base else "–",
+    ])
+anchor, wait = rec.js("anchor"), rec.js("ledger_wait")
+rows.append([
+    f"create → anchored p99 ({anchor['rows']:,} versions)" if anchor else "create → anchored p99",
+    f"p99 {ms(anchor['p99_ms'])} (p50 {ms(anchor['p50_ms'])})" if anchor and anchor.get("rows") else FAILED,
+    f"ledger's own POST ?wait=checkpoint p99 {ms(wait['p99_ms'])}" if wait else FAILED,
+    "–",
+    f"×{anchor['p99_ms'] / wait['p99_ms']:,.1f} (p99)" if anchor and anchor.get("rows") and wait else "–",
+])
+
+# ledger: appends
+batch_rows = int(led.get("baseline_batch_rows", "1000"))
+append, post = led.js("append"), led.js("post")
+batch_base = pg_rows(led, "baseline_batch", batch_rows)
+single_base = pg_rows(led, "baseline_single")
+rows.append([
+    f"ledger appends/s ({batch_rows}-entry POSTs, {led.get('append_clients', '?')} clients)",
+    f"{rate(append['rate'])} entries/s" if append else FAILED,
+    f"{rate(batch_base)} rows/s ({batch_rows}-row INSERTs)" if batch_base else FAILED,
+    "–",
+    ratio(append["rate"] / batch_base) if append and batch_base else "–",
+])
+rows.append([
+    f"ledger appends/s (1-entry POSTs, {led.get('post_connections', '?')} connections)",
+    per_second(post, "rps", "entries/s"),
+    f"{rate(single_base)} rows/s (1-row INSERT commits)" if single_base else FAILED,
+    "–",
+    ratio(post["rps"] / single_base) if post and single_base else "–",
+])
+
+# audit: ingest (audit's /health/live was measured at its query connections)
+health = aud.js("health")
+audit_static = (f"audit: {rate(health['rps'])}/s ({aud.get('query_connections', '?')} connections)"
+                if health else "–")
+abatch = int(aud.num("batch") or 0)
+for name, base_name, per, label in (("ingest_batch", "baseline_batch", abatch, f"{abatch} events per POST"),
+                                    ("ingest_single", "baseline_single", 1, "1 event per POST")):
+    d, base = aud.js(name), pg_rows(aud, base_name, per)
+    rows.append([
+        f"audit ingest/s ({label}, {aud.get('connections', '?')} connections)",
+        f"{rate(d['rate'])} events/s ({lat(d)} per request)" if d else FAILED,
+        f"{rate(base)} rows/s (the same chain append in SQL)" if base else FAILED,
+        audit_static,
+        ratio(d["rate"] / base) if d and base else "–",
+    ])
+
+# memory: each service's peak over each benchmark (only the services that benchmark ran)
+services = ["identity", "records", "consent", "audit", "ledger"]
+mem = {name: memory(R) for name, (R, _) in runs.items()}
+mem_rows = []
+for service in services:
+    cells = [f"{mib(mem[run][service][1])} (now {mib(mem[run][service][0])})" if service in mem[run] else "–"
+             for run in runs]
+    mem_rows.append([service] + cells)
+
+out = []
+p = out.append
+p("# Benchmarks")
+p("")
+p("Written by `deploy/bench/all` (see its `--help`), which runs `deploy/bench/records`, `deploy/bench/ledger` and")
+p("`deploy/bench/audit` one after another, each on its own fresh stack of release binaries, and measures every")
+p("baseline in the same run on the same machine. Nothing here is asserted by a test: these machines are noisy,")
+p("and the load clients, PostgreSQL and all services share the same cores.")
+if rec.get("mode") == "quick":
+    p("")
+    p("**QUICK MODE: a smoke run of every step, not a measurement.**")
+p("")
+p("## Machine")
+p("")
+p(f"- {rec.get('machine', '?')} ({M.get('memory', '?')})")
+p(f"- {M.get('os', '?')}")
+p(f"- Swift {M.get('swift', '?')} (release build), PostgreSQL {rec.get('postgres', '?')}, wrk {M.get('wrk', '?')}")
+p(f"- revision {rec.get('revision', '?')}; runs started {rec.get('date', '?')} (records), {led.get('date', '?')} (ledger), "
+  f"{aud.get('date', '?')} (audit)")
+p(f"- busy before each run (cores in use by other work): records {rec.get('busy_before', '?')}, "
+  f"ledger {led.get('busy_before', '?')}, audit {aud.get('busy_before', '?')}")
+p("")
+p("## Headline results")
+p("")
+out += table(["metric", "result", "baseline: PostgreSQL (pgbench, same-shaped SQL)",
+              "baseline: the same server's GET /health/live", "ratio"], rows)
+p("")
+p("Ratios are result ÷ pgbench baseline (for latencies: result ÷ baseline). The pgbench baselines make the rows")
+p("inside PostgreSQL, with no HTTP, JSON, validation, access checks, encryption or hashing, so they are upper")
+p("bounds. Every request of every phase carries a real token and its answer's status is checked; a phase with")
+p("any unexpected answer reports `failed`.")
+p("")
+p("## Memory (RSS) per service")
+p("")
+p("Peak resident set (VmHWM) of each service process over each benchmark, i.e. under its load, and the")
+p("resident set when the benchmark ended; `–`: the service did not run in that benchmark.")
+p("")
+out += table(["service"] + [f"{run} benchmark" for run in runs], mem_rows)
+for name, (_, table_md) in runs.items():
+    p("")
+    p(f"## {name} benchmark (`deploy/bench/{name}`)")
+    p("")
+    p(table_md.read_text(encoding="utf-8").strip("\n") if table_md.exists() else FAILED)
+print("\n".join(out))
