@@ -521,10 +521,11 @@ class Users:
     def receptionist_token(self) -> str:
         return self.token(self.receptionist())
 
-    def patient(self, activate: bool = True, **kw) -> Account:
-        """A patient created by the receptionist (one-time password); with activate=True it has
-        changed its password, so it holds the patient scopes."""
-        acct = self._account(self.create(self.receptionist_token(), "patient", **kw), "patient")
+    def patient(self, activate: bool = True, creator: str | None = None, **kw) -> Account:
+        """A patient created by the receptionist (or the receptionist whose token is `creator`)
+        with a one-time password; with activate=True it has changed its password, so it holds
+        the patient scopes."""
+        acct = self._account(self.create(creator or self.receptionist_token(), "patient", **kw), "patient")
         if activate:
             ts = self.identity.login_tokens(acct.username, acct.password)
             new = strong_password()

@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import fhirkit
 import identitylib as idl
 import requests
+from fhirpy import SyncFHIRClient
 
 HTTP_TIMEOUT = 60
 FHIR_JSON = "application/fhir+json"
@@ -445,6 +446,34 @@ def without_meta(resource: dict, *drop: str) -> dict:
     return out
 
 
+# --------------------------------------------------------------------------- independent clients and data
+
+
+def fhirpy_client(base: str, token: str | None) -> SyncFHIRClient:
+    """fhirpy's client for a FHIR base (records', consent's or audit's) acting with `token`; every
+    answer it gets passes fhirkit (check_fhir_response as a requests hook)."""
+    return SyncFHIRClient(base, authorization=f"Bearer {token}" if token else None,
+                          requests_config={"timeout": HTTP_TIMEOUT, "hooks": {"response": [check_fhir_response]}})  # fmt: skip
+
+
+CAREBUNDLE_TYPES = ("Patient", "Practitioner", "DiagnosticReport")
+# DiagnosticReport parts that point at resource types records does not store.
+DROPPED_REPORT_PARTS = ("result", "encounter", "imagingStudy", "media", "specimen")
+
+
+def carebundle_parts(bundle: dict) -> dict[str, list[tuple[str, dict]]]:
+    """carebundle's transaction Bundle (as JSON: `json.loads(carebundle.to_json(b))`) as
+    {type: [(fullUrl, resource)]} for the types records has, each checked by fhirkit."""
+    assert bundle["resourceType"] == "Bundle", bundle.get("resourceType")
+    out: dict[str, list[tuple[str, dict]]] = {t: [] for t in CAREBUNDLE_TYPES}
+    for e in bundle["entry"]:
+        r = e["resource"]
+        if r["resourceType"] in CAREBUNDLE_TYPES:
+            validate(r, f"carebundle's {r['resourceType']}")
+            out[r["resourceType"]].append((e["fullUrl"], r))
+    return out
+
+
 # --------------------------------------------------------------------------- who acts
 
 
@@ -499,11 +528,14 @@ class Actors:
         """A Practitioner created in records by the admin, then a staff account for it."""
         prac = self.records.must_create("Practitioner", practitioner or practitioner_body(), self.admin_session.token,
                                         f"admin creating a {role}'s Practitioner")  # fmt: skip
-        fhir_user = f"Practitioner/{prac['id']}"
-        acct = self.users.staff(role, label=role[:4], fhirUser=fhir_user)
+        return self.linked(self.users.staff(role, label=role[:4], fhirUser=f"Practitioner/{prac['id']}"), prac)
+
+    def linked(self, acct: idl.Account, resource: dict) -> Actor:
+        """The Actor of an account whose fhirUser names `resource` (a Practitioner or Patient in records)."""
+        fhir_user = f"{resource['resourceType']}/{resource['id']}"
         assert acct.fhir_user == fhir_user, acct.body
-        return Actor(f"{role} {acct.username}", role, self._user_token(acct), fhir_user=fhir_user, resource=prac,
-                     account=acct, scopes=set(idl.ROLE_SCOPES[role]))  # fmt: skip
+        return Actor(f"{acct.role} {acct.username}", acct.role, self._user_token(acct), fhir_user=fhir_user, resource=resource,
+                     account=acct, scopes=set(idl.ROLE_SCOPES[acct.role]))  # fmt: skip
 
     def technologist(self, practitioner: dict | None = None) -> Actor:
         """A technologist linked like a doctor (Practitioner first, then the account)."""
@@ -521,11 +553,7 @@ class Actors:
         if gp is not None:
             resource["generalPractitioner"] = [{"reference": gp.fhir_user}]
         pat = self.records.must_create("Patient", resource, desk, "receptionist creating a Patient")
-        fhir_user = f"Patient/{pat['id']}"
-        acct = self.users.patient(fhirUser=fhir_user)
-        assert acct.fhir_user == fhir_user, acct.body
-        return Actor(f"patient {acct.username}", "patient", self._user_token(acct), fhir_user=fhir_user, resource=pat,
-                     account=acct, scopes=set(idl.ROLE_SCOPES["patient"]))  # fmt: skip
+        return self.linked(self.users.patient(fhirUser=f"Patient/{pat['id']}"), pat)
 
     def ehr(self, scopes: Iterable[str], trusted: bool, name: str = "E2E EHR") -> Actor:
         """An OAuth client of role `system` registered at identity by the admin."""

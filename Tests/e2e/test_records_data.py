@@ -26,25 +26,6 @@ import carebundle
 import pytest
 import recordslib as rl
 from e2e_support import read_kv, repo_root
-from fhirpy import SyncFHIRClient
-
-SUPPORTED = ("Patient", "Practitioner", "DiagnosticReport")
-# DiagnosticReport parts that point at resource types records does not store.
-DROPPED_REPORT_PARTS = ("result", "encounter", "imagingStudy", "media", "specimen")
-
-
-def _load(bundle) -> dict[str, list[dict]]:
-    """carebundle's transaction Bundle as {type: [(fullUrl, resource)]} for the types records has."""
-    data = json.loads(carebundle.to_json(bundle))
-    assert data["resourceType"] == "Bundle", data.get("resourceType")
-    out: dict[str, list] = defaultdict(list)
-    for e in data["entry"]:
-        r = e["resource"]
-        if r["resourceType"] in SUPPORTED:
-            rl.validate(r, f"carebundle's {r['resourceType']}")
-            out[r["resourceType"]].append((e["fullUrl"], r))
-    return out
-
 
 def test_carebundle_data_round_trips_and_is_searchable(records, actors, rec_receptionist):
     seed = secrets.randbelow(2**31)
@@ -52,7 +33,7 @@ def test_carebundle_data_round_trips_and_is_searchable(records, actors, rec_rece
     isys, rsys = rl.new_system("cb-mrn"), rl.new_system("cb-acc")
     loaded = []  # (doctor, patient, [reports])
     for n, bundle in enumerate(cohort):
-        parts = _load(bundle)
+        parts = rl.carebundle_parts(json.loads(carebundle.to_json(bundle)))
         assert len(parts["Patient"]) == 1 and len(parts["Practitioner"]) == 1 and parts["DiagnosticReport"], {
             k: len(v) for k, v in parts.items()
         }
@@ -72,7 +53,7 @@ def test_carebundle_data_round_trips_and_is_searchable(records, actors, rec_rece
 
         reports = []
         for k, (_, dr) in enumerate(parts["DiagnosticReport"]):
-            sent = {key: v for key, v in dr.items() if key not in ("id", *DROPPED_REPORT_PARTS)}
+            sent = {key: v for key, v in dr.items() if key not in ("id", *rl.DROPPED_REPORT_PARTS)}
             sent["subject"] = {"reference": refs[dr["subject"]["reference"]]}
             sent["performer"] = [{"reference": refs[p["reference"]]} for p in dr.get("performer") or [] if p["reference"] in refs]
             if not sent["performer"]:
@@ -113,7 +94,7 @@ def test_carebundle_data_round_trips_and_is_searchable(records, actors, rec_rece
         assert found == [patient["id"]], (family, found)
         assert records.search_ids("Patient", {"identifier": f"{isys}|"}, tok) == [patient["id"]], "a doctor sees own patients only"
 
-        fc = SyncFHIRClient(records.base, authorization=f"Bearer {tok}", requests_config={"timeout": rl.HTTP_TIMEOUT})
+        fc = rl.fhirpy_client(records.base, tok)
         walked = fc.resources("DiagnosticReport").search(identifier=f"{rsys}|").limit(2).fetch_all()
         assert {r["id"] for r in walked} == {r["id"] for r in reports}
         for r in walked:

@@ -16,7 +16,6 @@ from urllib.parse import urlencode
 
 import pytest
 import recordslib as rl
-from fhirpy import SyncFHIRClient
 from recordslib import assert_bundle, assert_outcome
 
 V2_0074 = "http://terminology.hl7.org/CodeSystem/v2-0074"
@@ -436,7 +435,7 @@ def test_paging_follows_next_without_gaps_or_repeats(records, rec_doctor, rec_pa
     assert "_cursor" in nxt and nxt.get("code") == f"{csys}|", nxt
 
     # An independent client walks the same result set.
-    fc = SyncFHIRClient(records.base, authorization=f"Bearer {tok}", requests_config={"timeout": rl.HTTP_TIMEOUT})
+    fc = rl.fhirpy_client(records.base, tok)
     walked = fc.resources("DiagnosticReport").search(code=f"{csys}|").limit(9).fetch_all()
     got = [r["id"] for r in walked]
     assert len(got) == len(set(got)) and set(got) == set(original) | set(added)
@@ -517,7 +516,7 @@ def test_invalid_values_are_400(records, rec_doctor, rtype, params):
 
 def test_fhirpy_client_reads_and_searches(records, rec_doctor, rec_patient, ehr_trusted):
     csys = rl.new_system("code")
-    doc = SyncFHIRClient(records.base, authorization=f"Bearer {rec_doctor.token}", requests_config={"timeout": rl.HTTP_TIMEOUT})
+    doc = rl.fhirpy_client(records.base, rec_doctor.token)
     # Create through fhirpy too.
     body = rl.report_body(rec_patient.fhir_user, code=(csys, "fp"), effective="2024-07-01T12:00:00Z", status="preliminary")
     made = doc.resource("DiagnosticReport", **{k: v for k, v in body.items() if k != "resourceType"})
@@ -525,7 +524,7 @@ def test_fhirpy_client_reads_and_searches(records, rec_doctor, rec_patient, ehr_
     assert made["id"] and rl.UUID_RE.match(made["id"]), made.serialize()
     rl.validate(made.serialize(), "the report fhirpy got back")
     other = _report(records, rec_doctor, rec_patient.fhir_user, csys, "other", effective="2024-08-01T12:00:00Z")
-    ehr = SyncFHIRClient(records.base, authorization=f"Bearer {ehr_trusted.token}", requests_config={"timeout": rl.HTTP_TIMEOUT})
+    ehr = rl.fhirpy_client(records.base, ehr_trusted.token)
     for who, fc in (("doctor", doc), ("trusted EHR", ehr)):
         got = fc.get("DiagnosticReport", made["id"])
         rl.validate(dict(got), f"{who}: fhirpy read")
