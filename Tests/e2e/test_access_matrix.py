@@ -508,12 +508,13 @@ def spare_practitioner(w) -> str:
     return w.records.must_create("Practitioner", rl.practitioner_body(), w.callers["admin"].token)["id"]
 
 
-def rec_search_post(rtype: str, targets):
-    def send(w, c, t, path):
-        return request(w, c, "POST", "records", path, form=urlencode(t.query), query={},
-                       headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+def post_search(service: str):
+    """POST …/_search: the search's parameters as a form."""
 
-    return Rule(targets, fhir_search(rtype), send)
+    def send(w, c, t, path):
+        return request(w, c, "POST", service, path, form=urlencode(t.query), headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+    return send
 
 
 def history_target(w) -> list[Target]:
@@ -559,7 +560,7 @@ def records_rules() -> dict:
     for rtype, targets in per_type.items():
         base = f"/fhir/{rtype}"
         R["GET", base] = Rule(searches[rtype], fhir_search(rtype))
-        R["POST", f"{base}/_search"] = rec_search_post(rtype, searches[rtype])
+        R["POST", f"{base}/_search"] = Rule(searches[rtype], fhir_search(rtype), post_search("records"))
         R["GET", f"{base}/_history"] = Rule(history_target, fhir_history(rtype))
         R["POST", base] = rec_create(rtype)
         for suffix in ("/{id}", "/{id}/_history", "/{id}/_history/{vid}", "/{id}/$verify", "/{id}/_history/{vid}/$verify"):
@@ -570,7 +571,7 @@ def records_rules() -> dict:
     prov_targets = lambda w: side_targets("Provenance")(w) + side_targets("Provenance-prelim")(w)  # noqa: E731
     prov_search = search_targets("Provenance", "target", ("Provenance",), lambda r, w, s: f"DiagnosticReport/{w.res['final'][s].id}")
     R["GET", "/fhir/Provenance"] = Rule(prov_search, fhir_search("Provenance"))
-    R["POST", "/fhir/Provenance/_search"] = rec_search_post("Provenance", prov_search)
+    R["POST", "/fhir/Provenance/_search"] = Rule(prov_search, fhir_search("Provenance"), post_search("records"))
     R["GET", "/fhir/Provenance/{id}"] = Rule(prov_targets, fhir_read("Provenance"))
     R["POST", "/fhir/Patient/{id}/$erase"] = erase_rule()
     R["POST", "/fhir/$verify-all"] = Rule(one(), by_role({"admin": allow()}), phase=1)
@@ -732,10 +733,7 @@ def consent_rules() -> dict:
     R["GET", "/fhir/metadata"] = Rule(one(), public)
     R["GET", "/fhir/Consent"] = Rule(consent_search_targets, consent_search)
 
-    def post_search(w, c, t, path):
-        return request(w, c, "POST", "consent", path, form=urlencode(t.query), headers={"Content-Type": "application/x-www-form-urlencoded"})
-
-    R["POST", "/fhir/Consent/_search"] = Rule(consent_search_targets, consent_search, post_search)
+    R["POST", "/fhir/Consent/_search"] = Rule(consent_search_targets, consent_search, post_search("consent"))
     R["POST", "/fhir/Consent"] = consent_write("c")
     for suffix in ("/{id}", "/{id}/_history", "/{id}/_history/{vid}"):
         R["GET", "/fhir/Consent" + suffix] = Rule(consent_targets, consent_read())
@@ -802,10 +800,7 @@ def audit_rules() -> dict:
     R["GET", "/fhir/metadata"] = Rule(one(), public)
     R["GET", "/fhir/AuditEvent"] = Rule(audit_search_targets, audit_search)
 
-    def post_search(w, c, t, path):
-        return request(w, c, "POST", "audit", path, form=urlencode(t.query), headers={"Content-Type": "application/x-www-form-urlencoded"})
-
-    R["POST", "/fhir/AuditEvent/_search"] = Rule(audit_search_targets, audit_search, post_search)
+    R["POST", "/fhir/AuditEvent/_search"] = Rule(audit_search_targets, audit_search, post_search("audit"))
     R["GET", "/fhir/AuditEvent/{id}"] = Rule(side_targets("AuditEvent"), audit_read)
 
     def post_events(w, c, t, path):
