@@ -366,8 +366,21 @@ def ledger_process_env(stack: dict[str, str], issuer: LocalIssuer, port: int, **
     }
 
 
-class LedgerProcess:
-    """One extra `medledger-ledger serve`, started and killed by the test, logging to a file.
+def stack_process_env(stack: dict[str, str], name: str, port: int, **overrides: str) -> tuple[Path, dict[str, str]]:
+    """The executable and environment `deploy/local/stack` started service `name` with (saved
+    in $STACK_DIR/pids/NAME.env), listening on `port` instead, with overrides: a second instance
+    of a stack service on the same database."""
+    saved = Path(stack["STACK_DIR"]) / "pids" / f"{name}.env"
+    if not saved.is_file():
+        pytest.fail(f"{saved} is missing: was {name} started by deploy/local/stack?", pytrace=False)
+    bin_dir, *pairs = [p.decode() for p in saved.read_bytes().split(b"\0") if p]
+    env = dict(p.split("=", 1) for p in pairs)
+    env.update(PATH=os.environ.get("PATH", "/usr/bin:/bin"), HTTP_PORT=str(port), **overrides)
+    return Path(bin_dir) / f"medledger-{name}", env
+
+
+class ServiceProcess:
+    """One extra `medledger-<service> serve`, started and killed by the test, logging to a file.
     `token` is what clients of this process send (see LocalIssuer)."""
 
     def __init__(self, exe: Path, env: dict[str, str], port: int, log_path: Path, token: str | None = None,
@@ -399,7 +412,7 @@ class LedgerProcess:
             )
         deadline = time.monotonic() + self.ready_timeout
         session = requests.Session()
-        what = f"medledger-ledger (start #{self.starts})"
+        what = f"{self.exe.name} (start #{self.starts})"
         while True:
             rc = self.proc.poll()
             if rc is not None:

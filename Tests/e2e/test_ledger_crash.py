@@ -37,7 +37,7 @@ import requests
 import rfc8785
 
 import ledgerlib
-from e2e_support import Ledger, LedgerProcess, ledger_process_env, safe_free_port, wait_for_size
+from e2e_support import Ledger, ServiceProcess, ledger_process_env, safe_free_port, wait_for_size
 
 WRITERS = 16
 BATCH = 50
@@ -70,7 +70,7 @@ def extra_ledger(stack, local_issuer, tmp_path):
         pytest.fail(f"{exe} is not an executable (MEDLEDGER_BIN in STACK_ENV)", pytrace=False)
     port = safe_free_port()
     env = ledger_process_env(stack, local_issuer, port)
-    proc = LedgerProcess(
+    proc = ServiceProcess(
         exe, env, port, tmp_path / "extra-ledger.log", token=local_issuer.token(ttl=3600), ready_timeout=READY_TIMEOUT
     )
     yield proc

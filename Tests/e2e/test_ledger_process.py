@@ -20,7 +20,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from e2e_support import (
     APPEND_SCOPE,
-    LedgerProcess,
+    ServiceProcess,
     LocalIssuer,
     assert_problem,
     ledger_process_env,
@@ -141,7 +141,7 @@ def test_token_checks_against_a_python_issuer(stack, local_issuer, tmp_path, uni
     """A ledger process trusting only a JWKS file made in Python (LocalIssuer): every claim the
     token contract requires is checked, with tokens identity would never issue."""
     port = safe_free_port()
-    proc = LedgerProcess(
+    proc = ServiceProcess(
         Path(ledger_exe(stack)), ledger_process_env(stack, local_issuer, port), port, tmp_path / "ledger.log",
         token=local_issuer.token(),
     )  # fmt: skip
