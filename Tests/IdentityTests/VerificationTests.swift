@@ -101,6 +101,44 @@ import Testing
         }
     }
 
+    /// Two identity processes on one database (scale-out), each serving the JWKS it read up to
+    /// SIGNING_KEY_REFRESH_MS ago: after a rotation neither signs with a key the other does not list yet.
+    @Test func everyIdentityListsANewKeyBeforeAnyIdentitySignsWithIt() async throws {
+        let fixture = try await IdentityFixture.make("publish")
+        let refresh = ["SIGNING_KEY_REFRESH_MS": "2000"]
+        try await fixture.app(refresh).test(.live) { first in
+            try await fixture.app(refresh).test(.live) { second in
+                func signingKid() async throws -> String {
+                    let token = try parseTokens(try await second.form("grant_type=client_credentials", headers: [.authorization: TokenGrantTests.basic]))
+                    return try header(token.access)["kid"]?.stringValue ?? ""
+                }
+                func listedKids() async throws -> [String] {
+                    try json(try await first.request(.get, "/.well-known/jwks.json"))["keys"]?.arrayValue?.compactMap { $0["kid"]?.stringValue } ?? []
+                }
+                // The second reads its keys before the first, so it is the first to read them again after the rotation.
+                let old = try await signingKid()
+                try await Task.sleep(for: .milliseconds(800))
+                #expect(try await listedKids() == [old])
+                let new = try await rotateSigningKeys(reader: testConfig(fixture.variables))
+                let clock = ContinuousClock()
+                let start = clock.now
+                var signingNew: ContinuousClock.Instant?
+                while clock.now - start < .seconds(12) {
+                    let (signing, listed) = (try await signingKid(), try await listedKids())
+                    guard listed.contains(signing) else {
+                        Issue.record("the second identity signs with \(signing), the first lists only \(listed)")
+                        return
+                    }
+                    if signing == new, signingNew == nil { signingNew = clock.now }
+                    if let signingNew, clock.now - signingNew > .seconds(1) { break }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                #expect(signingNew != nil, "the new key never signed")
+                #expect(try await listedKids() == [new, old])
+            }
+        }
+    }
+
     @Test func servicesFetchAndCacheTheirOwnTokens() async throws {
         let fixture = try await IdentityFixture.make("servicetoken")
         try await fixture.app().test(.live) { identity in

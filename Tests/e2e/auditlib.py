@@ -28,23 +28,30 @@ DELIVERY_WAIT = 30.0
 class Audit:
     """HTTP client for the audit service: FHIR AuditEvent at /fhir, JSON elsewhere."""
 
-    def __init__(self, stack: dict[str, str]):
+    def __init__(self, stack: dict[str, str], instance: str | None = None):
+        """instance: send every request to this one instance of a scaled-out audit (its paging
+        links still name the deployment's AUDIT_URL)."""
         self.public = stack["AUDIT_URL"].rstrip("/")
         self.base = self.public + "/fhir"
+        self.target = (instance or self.public).rstrip("/")
         self.http = requests.Session()
         self.http.hooks["response"].append(rl.check_fhir_response)
+
+    def url(self, url: str) -> str:
+        """`url` (under AUDIT_URL) at the instance this client talks to."""
+        return self.target + url[len(self.public) :] if url.startswith(self.public) else url
 
     def search(self, params: Any, token: str | None) -> requests.Response:
         h = {"Accept": rl.FHIR_JSON}
         if token is not None:
             h["Authorization"] = f"Bearer {token}"
-        return self.http.get(self.base + "/AuditEvent", params=params, headers=h, timeout=rl.HTTP_TIMEOUT)
+        return self.http.get(self.url(self.base + "/AuditEvent"), params=params, headers=h, timeout=rl.HTTP_TIMEOUT)
 
     def read(self, event_id: str, token: str | None) -> requests.Response:
         h = {"Accept": rl.FHIR_JSON}
         if token is not None:
             h["Authorization"] = f"Bearer {token}"
-        return self.http.get(f"{self.base}/AuditEvent/{event_id}", headers=h, timeout=rl.HTTP_TIMEOUT)
+        return self.http.get(self.url(f"{self.base}/AuditEvent/{event_id}"), headers=h, timeout=rl.HTTP_TIMEOUT)
 
     def events(self, params: dict, token: str, max_pages: int = 20) -> list[dict]:
         """Every match of a search, following `next` links (bounded)."""
@@ -55,7 +62,7 @@ class Audit:
             if not nxt:
                 return found
             h = {"Accept": rl.FHIR_JSON, "Authorization": f"Bearer {token}"}
-            bundle = rl.assert_bundle(self.http.get(nxt, headers=h, timeout=rl.HTTP_TIMEOUT), what="next page")
+            bundle = rl.assert_bundle(self.http.get(self.url(nxt), headers=h, timeout=rl.HTTP_TIMEOUT), what="next page")
             found += [e["resource"] for e in rl.entries(bundle)]
         raise AssertionError(f"more than {max_pages} pages of AuditEvent?{params}")
 
@@ -63,7 +70,7 @@ class Audit:
         h = {"Accept": "application/json"}
         if token is not None:
             h["Authorization"] = f"Bearer {token}"
-        return self.http.get(self.public + "/chain/verify", params=params, headers=h, timeout=300)
+        return self.http.get(self.target + "/chain/verify", params=params, headers=h, timeout=300)
 
     def wait_for(self, params: dict, token: str, count: int = 1, timeout: float = DELIVERY_WAIT) -> list[dict]:
         """The matches of `params` once at least `count` have arrived (they are delivered

@@ -225,14 +225,18 @@ _NO_BODY = object()
 class Records:
     """HTTP client for the records service's FHIR base (RECORDS_URL + /fhir)."""
 
-    def __init__(self, stack: dict[str, str]):
+    def __init__(self, stack: dict[str, str], instance: str | None = None):
+        """instance: send every request to this one instance of a scaled-out records (its
+        answers still name the deployment's base, RECORDS_URL, in fullUrl, Location and links)."""
         self.public = stack["RECORDS_URL"].rstrip("/")
         self.base = self.public + "/fhir"
+        self.target = (instance or self.public).rstrip("/") + "/fhir"
         self.http = requests.Session()
         self.http.hooks["response"].append(check_fhir_response)
 
     def url(self, path: str) -> str:
-        return path if path.startswith(("http://", "https://")) else self.base + path
+        url = path if path.startswith(("http://", "https://")) else self.base + path
+        return self.target + url[len(self.base) :] if url.startswith(self.base) else url
 
     def request(self, method: str, path: str, token: str | None = None, *, resource: Any = _NO_BODY,
                 data: bytes | str | None = None, headers: dict | None = None, params: Any = None,

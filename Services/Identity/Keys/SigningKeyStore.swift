@@ -30,10 +30,16 @@ struct SigningKey: Sendable {
 /// data so a sealed key cannot be moved to another row). The active key signs; the previous one
 /// stays in the JWKS so tokens it signed verify until they expire. Other processes may rotate
 /// (`medledger-identity rotate-keys`), so the keys are re-read every `refresh`.
+///
+/// Publish before use: several identity processes may share the database, each serving the JWKS
+/// it read up to `refresh` ago. A new active key is listed at once but signs only once it is
+/// older than twice `refresh` (until then the previous key signs), so every process lists a key
+/// before any process signs with it, and a verifier that fetches the JWKS from any of them after
+/// seeing a new kid finds it.
 actor SigningKeyStore {
     struct Keys: Sendable {
-        var active: SigningKey
-        var previous: SigningKey?
+        /// The key that signs: the active one, or the previous one while the active one is being published.
+        var signing: SigningKey
         var signer: JWTKeyCollection
         var jwks: String
     }
@@ -62,13 +68,13 @@ actor SigningKeyStore {
         if let loading {
             task = loading
         } else {
-            task = Task { [postgres, kek, logger] in try await Self.load(postgres: postgres, kek: kek, logger: logger) }
+            task = Task { [postgres, kek, refresh, logger] in try await Self.load(postgres: postgres, kek: kek, publishing: refresh * 2, logger: logger) }
             loading = task
         }
         defer { if loading == task { loading = nil } }
         let loaded = try await task.value
-        if keys?.keys.active.kid != loaded.active.kid {
-            logger.info("signing with key", metadata: ["kid": "\(loaded.active.kid)"])
+        if keys?.keys.signing.kid != loaded.signing.kid {
+            logger.info("signing with key", metadata: ["kid": "\(loaded.signing.kid)"])
         }
         keys = (loaded, .now)
         return loaded
@@ -76,24 +82,36 @@ actor SigningKeyStore {
 
     func sign(_ claims: AccessToken) async throws -> String {
         let keys = try await current()
-        return try await keys.signer.sign(claims, kid: JWKIdentifier(string: keys.active.kid))
+        return try await keys.signer.sign(claims, kid: JWKIdentifier(string: keys.signing.kid))
     }
 
     func jwks() async throws -> String { try await current().jwks }
 
-    static func load(postgres: PostgresClient, kek: SymmetricKey, logger: Logger) async throws -> Keys {
+    /// The listed keys; the active one signs once it is older than `publishing` (by the
+    /// database's clock, which every identity process shares), or when it is the only key.
+    static func load(postgres: PostgresClient, kek: SymmetricKey, publishing: Duration, logger: Logger) async throws -> Keys {
         var active: SigningKey?
         var previous: SigningKey?
+        var activePublished = true
         let rows = try await postgres.query(
-            "SELECT kid, sealed_private_key, status FROM signing_keys WHERE status IN ('active', 'previous')", logger: logger)
-        for try await (kid, sealed, status) in rows.decode((String, ByteBuffer, String).self) {
+            """
+            SELECT kid, sealed_private_key, status, created_at <= now() - make_interval(secs => \(publishing / .seconds(1)))
+            FROM signing_keys WHERE status IN ('active', 'previous')
+            """,
+            logger: logger)
+        for try await (kid, sealed, status, published) in rows.decode((String, ByteBuffer, String, Bool).self) {
             let key = try unseal(Array(buffer: sealed), kid: kid, kek: kek)
-            if status == "active" { active = key } else { previous = key }
+            if status == "active" {
+                (active, activePublished) = (key, published)
+            } else {
+                previous = key
+            }
         }
         guard let active else { throw UnsealError() }
-        let signer = await JWTKeyCollection().add(eddsa: EdDSA.PrivateKey(backing: active.privateKey), kid: JWKIdentifier(string: active.kid))
+        let signing = activePublished ? active : previous ?? active
+        let signer = await JWTKeyCollection().add(eddsa: EdDSA.PrivateKey(backing: signing.privateKey), kid: JWKIdentifier(string: signing.kid))
         let jwks = JSONValue.object([("keys", .array([active, previous].compactMap { $0?.publicJWK }))]).serialized()
-        return Keys(active: active, previous: previous, signer: signer, jwks: String(decoding: jwks, as: UTF8.self))
+        return Keys(signing: signing, signer: signer, jwks: String(decoding: jwks, as: UTF8.self))
     }
 
     static func unseal(_ sealed: [UInt8], kid: String, kek: SymmetricKey) throws -> SigningKey {
@@ -139,7 +157,7 @@ actor SigningKeyStore {
     /// (fail now, not at the first login).
     static func prepare(postgres: PostgresClient, kek: SymmetricKey, logger: Logger) async throws {
         try await rotate(postgres: postgres, kek: kek, logger: logger, onlyIfNone: true)
-        _ = try await load(postgres: postgres, kek: kek, logger: logger)
+        _ = try await load(postgres: postgres, kek: kek, publishing: .zero, logger: logger)
     }
 
     static let rotationLock: Int64 = 0x4D65_644C_6467_0081
