@@ -107,6 +107,46 @@ def tamper(database_url: str, statement: str) -> None:
     sql(database_url, f"SET session_replication_role = replica; {statement}")
 
 
+# -- versions in the ledger (records' outbox against the ledger's leaves)
+
+
+def anchored_counts(stack, ids: list[str]) -> tuple[int, int]:
+    """(versions of these resources, of which anchored) in records' database."""
+    id_list = ",".join(f"'{i}'" for i in ids)  # uuids made by records: safe to inline
+    out = sql(
+        stack["RECORDS_DATABASE_URL"],
+        f"SELECT count(*), count(o.anchored_at) FROM resource_versions v JOIN ledger_outbox o ON o.seq = v.seq WHERE v.id IN ({id_list})",
+    )
+    total, anchored = out.split("|")
+    return int(total), int(anchored)
+
+
+def each_in_ledger_once(stack, ids: list[str], expected: int) -> None:
+    """Every outbox entry of these resources is in the ledger exactly once, at its leaf index."""
+    id_list = ",".join(f"'{i}'" for i in ids)
+    rows = sql(
+        stack["RECORDS_DATABASE_URL"],
+        f"SELECT o.leaf_index, o.entry FROM resource_versions v JOIN ledger_outbox o ON o.seq = v.seq WHERE v.id IN ({id_list})",
+    ).splitlines()
+    assert len(rows) == expected
+    indices = [int(r.split("|", 1)[0]) for r in rows]
+    assert len(set(indices)) == expected, "two versions share a leaf"
+    leaves = sql(
+        stack["LEDGER_DATABASE_URL"],
+        f"SELECT idx, convert_from(data, 'UTF8') FROM leaves WHERE idx IN ({','.join(map(str, indices))})",
+    ).splitlines()
+    by_index = dict(line.split("|", 1) for line in leaves)
+    for r in rows:
+        index, entry = r.split("|", 1)
+        assert by_index.get(index) == entry, f"leaf {index} is not the version's entry"
+    entries = [r.split("|", 1)[1].replace("'", "''") for r in rows]
+    copies = sql(
+        stack["LEDGER_DATABASE_URL"],
+        "SELECT count(*) FROM leaves WHERE data IN (" + ",".join(f"convert_to('{e}', 'UTF8')" for e in entries) + ")",
+    )
+    assert int(copies) == expected, f"{copies} leaves for {expected} entries: some entry was appended twice"
+
+
 # -- one service of the stack
 
 

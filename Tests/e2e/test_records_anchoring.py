@@ -127,43 +127,6 @@ def test_verify_follows_read_access(records, actors, rec_doctor):
     assert_outcome(al.verify(records, patient.token, "DiagnosticReport", draft["id"], 1), 404)
 
 
-def _anchored(stack, ids: list[str]) -> tuple[int, int]:
-    """(versions of these resources, of which anchored) in records' database."""
-    id_list = ",".join(f"'{i}'" for i in ids)  # uuids made by records: safe to inline
-    out = al.sql(
-        stack["RECORDS_DATABASE_URL"],
-        f"SELECT count(*), count(o.anchored_at) FROM resource_versions v JOIN ledger_outbox o ON o.seq = v.seq WHERE v.id IN ({id_list})",
-    )
-    total, anchored = out.split("|")
-    return int(total), int(anchored)
-
-
-def _each_in_ledger_once(stack, ids: list[str], expected: int) -> None:
-    """Every outbox entry of these resources is in the ledger exactly once, at its leaf index."""
-    id_list = ",".join(f"'{i}'" for i in ids)
-    rows = al.sql(
-        stack["RECORDS_DATABASE_URL"],
-        f"SELECT o.leaf_index, o.entry FROM resource_versions v JOIN ledger_outbox o ON o.seq = v.seq WHERE v.id IN ({id_list})",
-    ).splitlines()
-    assert len(rows) == expected
-    indices = [int(r.split("|", 1)[0]) for r in rows]
-    assert len(set(indices)) == expected, "two versions share a leaf"
-    leaves = al.sql(
-        stack["LEDGER_DATABASE_URL"],
-        f"SELECT idx, convert_from(data, 'UTF8') FROM leaves WHERE idx IN ({','.join(map(str, indices))})",
-    ).splitlines()
-    by_index = dict(line.split("|", 1) for line in leaves)
-    for r in rows:
-        index, entry = r.split("|", 1)
-        assert by_index.get(index) == entry, f"leaf {index} is not the version's entry"
-    entries = [r.split("|", 1)[1].replace("'", "''") for r in rows]
-    copies = al.sql(
-        stack["LEDGER_DATABASE_URL"],
-        "SELECT count(*) FROM leaves WHERE data IN (" + ",".join(f"convert_to('{e}', 'UTF8')" for e in entries) + ")",
-    )
-    assert int(copies) == expected, f"{copies} leaves for {expected} entries: some entry was appended twice"
-
-
 def test_concurrent_burst_each_version_gets_exactly_one_entry(records, actors, rec_doctor, stack):
     patient = actors.patient(gp=rec_doctor)
     tok = rec_doctor.token
@@ -176,10 +139,10 @@ def test_concurrent_burst_each_version_gets_exactly_one_entry(records, actors, r
     with ThreadPoolExecutor(16) as pool:
         ids = list(pool.map(write, range(60)))
     deadline = time.monotonic() + al.VERIFY_WAIT
-    while _anchored(stack, ids) != (120, 120):
-        assert time.monotonic() < deadline, f"anchored after {al.VERIFY_WAIT}s: {_anchored(stack, ids)} of 120"
+    while al.anchored_counts(stack, ids) != (120, 120):
+        assert time.monotonic() < deadline, f"anchored after {al.VERIFY_WAIT}s: {al.anchored_counts(stack, ids)} of 120"
         time.sleep(0.1)
-    _each_in_ledger_once(stack, ids, 120)
+    al.each_in_ledger_once(stack, ids, 120)
     for rid in ids[:5]:
         assert al.params(al.verify(records, tok, "DiagnosticReport", rid).json())["result"] == ["verified"]
 
@@ -214,10 +177,10 @@ def test_two_records_processes_share_the_outbox(records, actors, rec_doctor, sta
         with ThreadPoolExecutor(16) as pool:
             ids = list(pool.map(write, range(300)))
         deadline = time.monotonic() + al.VERIFY_WAIT
-        while _anchored(stack, ids) != (300, 300):
-            assert time.monotonic() < deadline, f"anchored after {al.VERIFY_WAIT}s: {_anchored(stack, ids)} of 300"
+        while al.anchored_counts(stack, ids) != (300, 300):
+            assert time.monotonic() < deadline, f"anchored after {al.VERIFY_WAIT}s: {al.anchored_counts(stack, ids)} of 300"
             time.sleep(0.1)
-        _each_in_ledger_once(stack, ids, 300)
+        al.each_in_ledger_once(stack, ids, 300)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -246,16 +209,16 @@ def test_ledger_down_writes_succeed_and_are_anchored_after_restart(records, acto
         assert statuses == {201: 1000}, statuses
         p = al.params(al.verify(records, tok, "DiagnosticReport", ids[0]).json())
         assert p["result"] == ["pending"] and "leafIndex" not in p and p["commitmentMatchesStored"] == [True], p
-        assert _anchored(stack, ids) == (1000, 0)
+        assert al.anchored_counts(stack, ids) == (1000, 0)
     finally:
         al.stack_service(stack, "start", "ledger")
     back = time.monotonic()
-    while _anchored(stack, ids) != (1000, 1000):
-        assert time.monotonic() - back < 15, f"anchored 15 s after the ledger came back: {_anchored(stack, ids)} of 1000"
+    while al.anchored_counts(stack, ids) != (1000, 1000):
+        assert time.monotonic() - back < 15, f"anchored 15 s after the ledger came back: {al.anchored_counts(stack, ids)} of 1000"
         time.sleep(0.1)
     took = time.monotonic() - back
     print(f"1000 pending versions anchored {took:.2f}s after the ledger was ready")
-    _each_in_ledger_once(stack, ids, 1000)
+    al.each_in_ledger_once(stack, ids, 1000)
 
 
 def _tampered_verdict(records, token: str, rtype: str, rid: str, vid: int) -> dict[str, list]:
