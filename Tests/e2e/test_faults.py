@@ -408,12 +408,7 @@ def check_reports(journal: Journal, stack: dict, reader) -> None:
     token = reader.token
     for op in journal.of("report"):
         ids = records.search_ids("DiagnosticReport", {"identifier": f"{op.data['sent']['identifier'][0]['system']}|{op.data['value']}"}, token)
-        assert len(ids) <= 1, f"report {op.data['value']} stored {len(ids)} times"
-        if op.acked:
-            assert ids == [op.data["id"]], f"acknowledged report {op.data['value']} ({op.data['id']}) found as {ids}"
-        op.data["committed"] = bool(ids)
-        if ids:
-            op.data["id"] = ids[0]
+        if found_once(op, ids, "report"):
             same_as_sent(records.vread("DiagnosticReport", ids[0], 1, token), op.data["sent"], f"report {op.data['value']} v1")
     for op in journal.of("approve"):
         r = records.vread("DiagnosticReport", op.data["id"], 2, token)
@@ -425,6 +420,18 @@ def check_reports(journal: Journal, stack: dict, reader) -> None:
         r = records.read("Binary", op.data["id"], token, accept="*/*")
         assert r.status_code == 200 and r.content == op.data["content"], f"Binary {op.data['id']}: " + rl.describe(r)
         op.data["committed"] = True
+
+
+def found_once(op: Op, ids: list[str], what: str) -> bool:
+    """A create found by its own identifier: at most once, and the acknowledged one as answered;
+    marks the op `committed` (with its id) when found."""
+    assert len(ids) <= 1, f"{what} {op.data['value']} stored {len(ids)} times: {ids}"
+    if op.acked:
+        assert ids == [op.data["id"]], f"acknowledged {what} {op.data['value']} ({op.data['id']}) found as {ids}"
+    op.data["committed"] = bool(ids)
+    if ids:
+        op.data["id"] = ids[0]
+    return bool(ids)
 
 
 def same_as_sent(r: requests.Response, sent: dict, what: str) -> None:
@@ -455,12 +462,7 @@ def check_consents(journal: Journal, stack: dict, system: str) -> None:
             raise AssertionError(f"more than 50 pages of {patient}'s consents")
     for op in journal.of("grant"):
         matches = [c["id"] for c in stored[op.data["value"]]]
-        assert len(matches) <= 1, f"grant {op.data['value']} stored {len(matches)} times: {matches}"
-        if op.acked:
-            assert matches == [op.data["id"]], f"acknowledged grant {op.data['value']} ({op.data['id']}) found as {matches}"
-        op.data["committed"] = bool(matches)
-        if matches:
-            op.data["id"] = matches[0]
+        if found_once(op, matches, "grant"):
             same_as_sent(consent.fhir("GET", f"/Consent/{matches[0]}/_history/1", op.data["token"]), op.data["sent"], f"grant {op.data['value']}")
     for op in journal.of("revoke"):
         r = consent.fhir("GET", f"/Consent/{op.data['id']}/_history/2", op.data["token"])
