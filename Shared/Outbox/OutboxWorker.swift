@@ -46,13 +46,17 @@ public final class OutboxWorker: Service, Sendable {
         }
     }
 
+    /// Longer than a round's slowest peer call (30 s) would be too late for a hung one: a round
+    /// abandoned while merely slow is redone, and its peer deduplicates (see `abandoning`).
+    private let roundLimit = Duration.seconds(20)
+
     private func deliverLoop() async throws {
         var backoff = Duration.milliseconds(100)
         var failing = false
         for await _ in wakeups {
             while !Task.isCancelled {
                 do {
-                    let delivered = try await deliverBatch()
+                    let delivered = try await abandoning("\(name) delivery", after: roundLimit, deliverBatch)
                     if failing {
                         logger.info("\(name) delivery works again")
                         failing = false

@@ -23,9 +23,13 @@ package actor GroupCommitQueue<Item: Sendable, Receipt: Sendable> {
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
+    /// A batch takes milliseconds; one still unanswered after this has hung (see `abandoning`).
+    private let writeLimit: Duration
+
     /// `shutdownMessage`: the 503 detail while the service stops ("the ledger is shutting down").
-    package init(batchLimit: Int, what: String, shutdownMessage: String) {
+    package init(batchLimit: Int, what: String, shutdownMessage: String, writeLimit: Duration = .seconds(15)) {
         self.batchLimit = batchLimit
+        self.writeLimit = writeLimit
         self.what = what
         self.shutdownMessage = shutdownMessage
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -42,7 +46,7 @@ package actor GroupCommitQueue<Item: Sendable, Receipt: Sendable> {
 
     /// Writes batches until graceful shutdown. `write` returns one receipt per item, in order;
     /// when it throws, nothing of the batch may have been stored and every caller gets a 503.
-    package func run(logger: Logger, write: @Sendable ([Item]) async throws -> [Receipt]) async {
+    package func run(logger: Logger, write: @escaping @Sendable ([Item]) async throws -> [Receipt]) async {
         await withGracefulShutdownHandler {
             for await _ in wakeups {
                 while !pending.isEmpty {
@@ -68,7 +72,7 @@ package actor GroupCommitQueue<Item: Sendable, Receipt: Sendable> {
         Problem(.serviceUnavailable, "\(reason); retry with the same idempotency keys")
     }
 
-    private func writeNextBatch(logger: Logger, write: @Sendable ([Item]) async throws -> [Receipt]) async {
+    private func writeNextBatch(logger: Logger, write: @escaping @Sendable ([Item]) async throws -> [Receipt]) async {
         var batch: [Submission] = []
         var count = 0
         while let next = pending.first, batch.isEmpty || count + next.items.count <= batchLimit {
@@ -76,7 +80,8 @@ package actor GroupCommitQueue<Item: Sendable, Receipt: Sendable> {
             count += next.items.count
         }
         do {
-            let receipts = try await write(batch.flatMap(\.items))
+            let items = batch.flatMap(\.items)
+            let receipts = try await abandoning("storing \(count) \(what)", after: writeLimit) { try await write(items) }
             var offset = 0
             for submission in batch {
                 submission.continuation.resume(returning: Array(receipts[offset..<offset + submission.items.count]))
