@@ -41,24 +41,20 @@ def pg_rows(R, name, rows_per_tx=1):
 rows = []
 
 # records: creates, reads, search, anchoring
-create, read, static = rec.js("create"), rec.js("read"), rec.js("records_static")
 conns = rec.get("connections", "?")
-insert_tps, read_tps = rec.num("baseline_insert_tps"), rec.num("baseline_read_tps")
+static = rec.js("records_static")
 static_text = f"records: {rate(static['rps'])}/s ({conns} connections)" if static else FAILED
-rows.append([
-    f"DiagnosticReport creates/s (records, {conns} connections)",
-    per_second(create, "rps", "creates/s"),
-    f"{rate(insert_tps)} tx/s (one report row + one audit outbox row)" if insert_tps else FAILED,
-    static_text,
-    ratio(create["rps"] / insert_tps) if create and insert_tps else "–",
-])
-rows.append([
-    f"DiagnosticReport reads/s (GET by id, {conns} connections)",
-    per_second(read, "rps", "reads/s"),
-    f"{rate(read_tps)} tx/s (point select by primary key)" if read_tps else FAILED,
-    static_text,
-    ratio(read["rps"] / read_tps) if read and read_tps else "–",
-])
+for name, label, unit, base_name, base_shape in (
+        ("create", f"creates/s (records, {conns} connections)", "creates/s", "insert", "one report row + one audit outbox row"),
+        ("read", f"reads/s (GET by id, {conns} connections)", "reads/s", "read", "point select by primary key")):
+    d, tps = rec.js(name), rec.num(f"baseline_{base_name}_tps")
+    rows.append([
+        f"DiagnosticReport {label}",
+        per_second(d, "rps", unit),
+        f"{rate(tps)} tx/s ({base_shape})" if tps else FAILED,
+        static_text,
+        ratio(d["rps"] / tps) if d and tps else "–",
+    ])
 stored = int(rec.num("search_stored") or 0)
 for name, label in (("search", f"{rec.get('search_connections', '?')} connections"), ("search1", "1 connection")):
     d, base = rec.js(name), rec.num(f"baseline_{name}_latency_ms")
