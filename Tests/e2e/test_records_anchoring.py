@@ -424,6 +424,12 @@ def test_erasing_a_patient_keeps_the_ledger_and_every_other_proof(records, actor
     assert audited and audited[0]["subtype"][1]["display"] == "$erase", audited
     assert rl.ids(records.must_search("Patient", {"family": family}, desk)) == []
     assert rl.ids(records.must_search("DiagnosticReport", {"patient": erased.fhir_user}, doc)) == []
+    # A type's history leaves the erased versions out (as its searches do); their own history is 410.
+    for rtype, token, rid in (("Patient", desk, erased.id), ("DiagnosticReport", doc, gone["id"])):
+        r = records.history(rtype, None, token, {"_count": "1000"})
+        assert r.status_code == 200, rl.describe(r)
+        assert rid not in {e["resource"]["id"] for e in r.json().get("entry", []) if "resource" in e}
+        assert_outcome(records.history(rtype, rid, token), 410)
     assert al.sql(stack["RECORDS_DATABASE_URL"], f"SELECT count(*) FROM data_keys WHERE owner = 'Patient/{erased.id}'") == "0"
     assert al.sql(stack["RECORDS_DATABASE_URL"], f"SELECT count(*) FROM search_index WHERE id IN ('{erased.id}', '{gone['id']}') AND param <> 'general-practitioner'") == "0"
 

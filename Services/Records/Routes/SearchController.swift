@@ -115,8 +115,18 @@ struct SearchController {
         }
         var bundle = BundleWriter(type: "history", total: nil, links: links)
         for stored in page {
+            var resource: [UInt8]? = nil
+            if !stored.deleted {
+                do {
+                    resource = try await resourceBytes(stored, interaction)
+                } catch let problem as Problem where problem.status == .gone && id == nil {
+                    // An erased patient's versions (data key destroyed) leave a type's history as
+                    // they left its searches; one resource's own history answers 410 like its read.
+                    continue
+                }
+            }
             bundle.historyEntry(
-                fullUrl: "\(deps.base)/\(stored.reference)", resource: stored.deleted ? nil : try await resourceBytes(stored, interaction),
+                fullUrl: "\(deps.base)/\(stored.reference)", resource: resource,
                 type: stored.type.rawValue, id: stored.id, version: stored.version, lastUpdated: stored.lastUpdatedDate)
         }
         return FHIRHTTP.jsonResponse(bundle.finish())
