@@ -22,19 +22,18 @@ private func ignoringCancellation(seconds: Double) async {
 
     @Test func givesUpOnAnOperationThatIgnoresCancellation() async throws {
         let finished = Mutex(false)
-        let start = ContinuousClock.now
         let error = await #expect(throws: AbandonedOperation.self) {
             try await abandoning("a hung write", after: .milliseconds(200)) {
-                await ignoringCancellation(seconds: 1)
+                await ignoringCancellation(seconds: 3)
                 finished.withLock { $0 = true }
                 return 1
             }
         }
-        #expect(ContinuousClock.now - start < .milliseconds(900))
+        // Given up on while the operation still ran (it ignores the cancellation).
+        #expect(!finished.withLock { $0 })
         #expect(error?.description == "a hung write gave no answer within 0.2 seconds; abandoned")
         // The abandoned operation ends later by itself; its late answer goes nowhere (no crash).
-        try await Task.sleep(for: .milliseconds(1200))
-        #expect(finished.withLock { $0 })
+        while !finished.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(100)) }
     }
 
     @Test func aHungBatchDoesNotStopTheGroupCommitQueue() async throws {
