@@ -76,7 +76,15 @@ struct SubscriptionDelivery: Sendable {
         var subscription = try StoredSubscription.decode(row)
         var settled = 0
         do {
-            let spec = try SubscriptionSpec(try await store.resource(subscription, logger: logger), development: development, current: subscription.status)
+            let spec: SubscriptionSpec
+            do {
+                spec = try SubscriptionSpec(try await store.resource(subscription, logger: logger), development: development, current: subscription.status)
+            } catch let problem as Problem {
+                // Valid when written, not under today's settings (say, http to loopback after a
+                // move to production): stop and tell the owner rather than retry forever.
+                try await postpone(subscription, failures: settings.maxFailures, reason: "the subscription is not deliverable: \(problem.detail ?? problem.title)")
+                throw problem
+            }
             let events = try await pendingEvents(id)
             let started = ContinuousClock.now
             for event in events where ContinuousClock.now - started < Self.turnLimit {
