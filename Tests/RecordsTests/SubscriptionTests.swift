@@ -108,6 +108,9 @@ import Testing
             let ownReports = Self.subscription("DiagnosticReport?patient=\(people.mine)", endpoint: "http://127.0.0.1:9/hook")
             #expect(try await client.fhir(.post, "/fhir/Subscription", token: people.patient, body: ownReports).status == .created)
             #expect(try await client.fhir(.post, "/fhir/Subscription", token: people.doctor, body: #"{"resourceType":"Subscription""#).status == .badRequest)
+            // Past its `end`, a subscription is off (R4's auto-off).
+            let ended = ownReports.replacingOccurrences(of: #""reason""#, with: #""end":"2020-01-01T00:00:00Z","reason""#)
+            #expect(try await client.fhir(.post, "/fhir/Subscription", token: people.patient, body: ended).json?["status"]?.stringValue == "off")
 
             // Update with If-Match, pause, search and delete.
             let paused = body.replacingOccurrences(of: #""status":"requested""#, with: #""id":"\#(id)","status":"off""#)

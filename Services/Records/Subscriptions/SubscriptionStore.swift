@@ -33,9 +33,11 @@ struct StoredSubscription: Sendable {
         guard let role = Role(rawValue: c.5), let channel = SubscriptionSpec.Channel(rawValue: c.12) else {
             throw Problem(.internalServerError, "subscription \(c.0) has an unknown owner role or channel")
         }
+        // R4: `end` turns a subscription off; nothing matches it after that (see SubscriptionMatching).
+        let ended = c.13.map { $0 <= Micros.of(Date()) } ?? false
         return StoredSubscription(
             id: c.0, version: c.1, lastUpdated: c.2, deleted: c.3, owner: Caller(role: role, fhirUser: c.6, subject: c.4, scope: c.7, trusted: c.8),
-            status: c.9, error: c.10, criteria: c.11, channel: channel, endsAt: c.13, sealedBody: Array(c.14.readableBytesView),
+            status: ended && c.9 != "error" ? "off" : c.9, error: c.10, criteria: c.11, channel: channel, endsAt: c.13, sealedBody: Array(c.14.readableBytesView),
             eventsSinceStart: c.15, failures: c.16)
     }
 
