@@ -29,11 +29,12 @@ struct SubscriptionDelivery: Sendable {
     static let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
     /// A lease outlives any one subscription's turn (`turnLimit` plus one request's timeout).
     static let lease = Duration.seconds(60)
-    /// How long one subscription keeps a round busy before the others get their turn.
-    static let turnLimit = Duration.seconds(5)
+    /// How long one subscription takes new events in a turn: a round (all turns side by side)
+    /// then lasts at most this plus one request's timeout, inside the outbox worker's limit.
+    static let turnLimit = Duration.seconds(3)
     static let eventsPerTurn = 50
-    static let subscriptionsPerRound = 32
-    static let concurrentSubscriptions = 8
+    /// Subscriptions delivered side by side in one round; more due ones get the next round.
+    static let subscriptionsPerRound = 8
     /// Done events kept per subscription for `$status`.
     static let keptEvents = 100
 
@@ -49,13 +50,8 @@ struct SubscriptionDelivery: Sendable {
             """, logger: logger
         ).collect().map { try $0.decode(String.self) }
         return try await withThrowingTaskGroup(of: Int.self) { group in
-            var settled = 0
-            for (index, id) in due.enumerated() {
-                if index >= Self.concurrentSubscriptions { settled += try await group.next() ?? 0 }
-                group.addTask { try await turn(id) }
-            }
-            for try await count in group { settled += count }
-            return settled
+            for id in due { group.addTask { try await turn(id) } }
+            return try await group.reduce(0, +)
         }
     }
 
@@ -94,8 +90,13 @@ struct SubscriptionDelivery: Sendable {
         } catch {
             logger.error("subscription delivery failed", metadata: ["subscription": "\(id)", "error": "\(error)"])
         }
-        try await postgres.query("UPDATE subscriptions SET lease_until = 0 WHERE id = \(id)", logger: logger)
-        try await prune(id)
+        // In a task of its own: when the worker abandons a slow round (cancelling it), the lease
+        // is still given back, so the subscription does not wait out the lease.
+        let (postgres, logger) = (self.postgres, self.logger)
+        try await Task {
+            try await postgres.query("UPDATE subscriptions SET lease_until = 0 WHERE id = \(id)", logger: logger)
+            try await prune(id)
+        }.value
         return settled
     }
 
@@ -211,8 +212,8 @@ struct SubscriptionDelivery: Sendable {
         "\(url.scheme ?? "https")://\(url.host ?? "")\(url.port.map { ":\($0)" } ?? "")"
     }
 
-    /// Marks the event delivered with its audit event (and, for websocket, the ping that every
-    /// records instance relays to its bound sockets) in one transaction.
+    /// Marks the event delivered with its audit event, then (websocket) has every records
+    /// instance ping the sockets bound to the subscription.
     private func delivered(
         _ event: PendingEvent, number: Int64, stored: StoredVersion, breakGlass: String?, subscription: StoredSubscription, spec: SubscriptionSpec
     ) async throws {
@@ -222,17 +223,19 @@ struct SubscriptionDelivery: Sendable {
             kind: .notify, caller: recipient, type: "DiagnosticReport", entity: stored.versionReference, patient: stored.patient)
         audit.result = "delivered event \(number) of Subscription/\(subscription.id) by \(spec.channel.rawValue)"
         audit.breakGlass = breakGlass
-        try await Database.transaction(postgres, logger: logger) { connection in
-            try await connection.query(
-                """
+        let row = AuditLog.row(audit)
+        // One statement, so atomic: the event settled, the failure count reset, the audit row.
+        try await postgres.query(
+            """
+            WITH delivered AS (
                 UPDATE subscription_events SET state = 'delivered', attempts = attempts + 1, error = NULL, done_at = \(Micros.of(Date()))
-                WHERE seq = \(event.seq)
-                """, logger: logger)
-            try await connection.query("UPDATE subscriptions SET failures = 0, error = NULL WHERE id = \(subscription.id)", logger: logger)
-            try await AuditLog.record(audit, on: connection, logger: logger)
-            if spec.channel == .websocket {
-                try await connection.query("SELECT pg_notify(\(SubscriptionSockets.channel), \(subscription.id))", logger: logger)
-            }
+                WHERE seq = \(event.seq)),
+            healthy AS (UPDATE subscriptions SET failures = 0, error = NULL WHERE id = \(subscription.id) AND (failures > 0 OR error IS NOT NULL))
+            INSERT INTO audit_outbox (idempotency_key, event) VALUES (\(row.key), \(row.event))
+            """, logger: logger)
+        if spec.channel == .websocket {
+            // Pings are R4's fire-and-forget hint to read what changed; every instance relays them.
+            try await postgres.query("SELECT pg_notify(\(SubscriptionSockets.channel), \(subscription.id))", logger: logger)
         }
         wakeAudit()
     }

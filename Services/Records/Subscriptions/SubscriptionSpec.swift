@@ -37,6 +37,7 @@ struct SubscriptionSpec: Sendable {
 
     /// `current`: the stored status when this is an update (`error` may be sent back unchanged).
     init(_ resource: JSONValue, development: Bool, current: String? = nil) throws(Problem) {
+        try SubscriptionRules.validate(resource)
         self.resource = resource
         status = try Self.status(resource["status"], current: current)
         guard let reason = resource["reason"]?.stringValue, !reason.trimmingCharacters(in: .whitespaces).isEmpty else {
@@ -76,9 +77,10 @@ struct SubscriptionSpec: Sendable {
     private static func status(_ value: JSONValue?, current: String?) throws(Problem) -> String {
         switch value?.stringValue {
         case "requested", "active": return "active"
-        case "off": return "off"
+        // Created paused is no subscription at all: R4's client asks for `requested`.
+        case "off" where current != nil: return "off"
         case "error" where current == "error": return "error"
-        default: throw invalid("status must be requested, active or off (error is set by the server)", "status")
+        default: throw invalid("status must be requested or active (off to pause an existing one; error is set by the server)", "status")
         }
     }
 
