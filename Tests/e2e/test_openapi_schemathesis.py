@@ -352,7 +352,7 @@ def _delete_subscriptions(records: rl.Records, token: str) -> None:
             return
         for e in entries:
             r = records.delete("Subscription", e["resource"]["id"], token)
-            assert r.status_code == 200, f"deleting Subscription/{e['resource']['id']}: {r.status_code} {r.text[:300]}"
+            assert r.status_code == 204, f"deleting Subscription/{e['resource']['id']}: {r.status_code} {r.text[:300]}"
     pytest.fail("the fuzz run's Subscriptions do not all go away")
 
 
