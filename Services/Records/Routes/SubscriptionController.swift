@@ -167,7 +167,9 @@ struct SubscriptionController {
     /// Criteria pinned to patients must name patients the caller may read now; unpinned
     /// criteria are narrowed to what the caller may read at each delivery.
     private func requireReadable(_ spec: SubscriptionSpec, caller: Caller, logger: Logger) async throws {
-        guard let patients = spec.criteria.pinnedPatients(base: deps.base), !patients.isEmpty else { return }
+        // Every patient the criteria name (`patient` or `subject`), not only those all matches share.
+        let patients = Set(spec.criteria.filters.filter { $0.parameter.targetType == .patient }.flatMap { SearchCondition.patientIDs($0, base: deps.base) })
+        guard !patients.isEmpty else { return }
         let access = await ReadAccess.resolve(for: caller, grants: deps.consent)
         let hidden = try await deps.postgres.withConnection { connection in
             var hidden: [String] = []

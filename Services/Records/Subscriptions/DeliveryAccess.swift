@@ -40,7 +40,13 @@ struct DeliveryAccess: Sendable {
         ).collect().map { try $0.decode(String.self) }
         let basis = try await decide(actor: actor, patient: patient, resource: "DiagnosticReport/\(reportID)", categories: categories, logger: logger)
         guard let basis else { return .hidden("no consent grants the subscriber this report") }
-        return .readable(stored, breakGlass: basis.hasPrefix("break-glass/") ? basis : nil)
+        let breakGlass = basis.hasPrefix("break-glass/")
+        // As for reads (ConsentCondition): a consent opens what the patient could read
+        // themselves, released reports only; break-glass opens all of them.
+        guard breakGlass || AccessRule.releasedStatuses.contains(stored.status ?? "") else {
+            return .hidden("consent opens released reports only, and this version is \(stored.status ?? "without status")")
+        }
+        return .readable(stored, breakGlass: breakGlass ? basis : nil)
     }
 
     /// Consent's `POST /decisions` (design guide contract): the basis of a permit, nil for deny.

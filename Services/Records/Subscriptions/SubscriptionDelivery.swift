@@ -26,9 +26,15 @@ struct SubscriptionDelivery: Sendable {
     let logger: Logger
 
     /// No redirects: a notification goes to the endpoint its owner registered, nowhere else.
-    static let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
-    /// A lease outlives any one subscription's turn (`turnLimit` plus one request's timeout).
-    static let lease = Duration.seconds(60)
+    /// A refused connection fails at once rather than being retried until the request's timeout.
+    static let httpClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+    /// A lease outlives any one subscription's turn (`turnLimit` plus one request's timeout),
+    /// and no more: a records instance killed mid-turn holds its subscriptions this long.
+    static let lease = Duration.seconds(20)
     /// How long one subscription takes new events in a turn: a round (all turns side by side)
     /// then lasts at most this plus one request's timeout, inside the outbox worker's limit.
     static let turnLimit = Duration.seconds(3)

@@ -18,9 +18,13 @@ enum SubscriptionStatusReport {
         for try await (reportID, version, writtenAt, state, number, attempts, error) in rows.decode((String, Int, Int64, String, Int64?, Int, String?).self) {
             var parts: [JSONValue] = []
             if let number { parts.append(NotificationBundle.part("event-number", ("valueString", .string(String(number))))) }
+            parts.append(NotificationBundle.part("timestamp", ("valueInstant", .string(FHIRDate.instantText(Micros.date(writtenAt))))))
+            // A skipped event was a report the subscriber may not read: not even its id is shown.
+            if state != "skipped" {
+                parts.append(
+                    NotificationBundle.part("focus", ("valueReference", .object([("reference", .string("\(base)/DiagnosticReport/\(reportID)/_history/\(version)"))]))))
+            }
             parts += [
-                NotificationBundle.part("timestamp", ("valueInstant", .string(FHIRDate.instantText(Micros.date(writtenAt))))),
-                NotificationBundle.part("focus", ("valueReference", .object([("reference", .string("\(base)/DiagnosticReport/\(reportID)/_history/\(version)"))]))),
                 NotificationBundle.part("state", ("valueCode", .string(state))),
                 NotificationBundle.part("attempts", ("valueInteger", .number(String(attempts)))),
             ]
