@@ -82,7 +82,8 @@ def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
 
 class Receiver:
     """A rest-hook endpoint on 127.0.0.1 that records every POST (headers, exact body bytes,
-    arrival time) and answers `answer` (200 unless a test says otherwise, e.g. 503). It can be
+    arrival time) and answers `answer` (200 unless a test says otherwise, e.g. 503) after
+    `delay` seconds (0: at once; a slow receiver keeps deliveries in flight). It can be
     stopped (connections refused) and started again on the same port; every connection is
     closed after its request, so a stopped receiver receives nothing more."""
 
@@ -90,6 +91,7 @@ class Receiver:
         # Outside the ephemeral range: nobody else takes the port while the receiver is stopped.
         self.port = port or safe_free_port()
         self.answer = 200
+        self.delay = 0.0
         self._hits: list[Hit] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -107,6 +109,7 @@ class Receiver:
 
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 body = _read_body(self)
+                time.sleep(receiver.delay)
                 code = receiver.answer
                 hit = Hit(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time(), code)
                 with receiver._lock:

@@ -368,6 +368,7 @@ def test_records_killed_mid_burst_loses_nothing(stack, care, records, subs, rece
     sub = subs.must_create(sl.subscription_body(f"DiagnosticReport?patient={care.patient.fhir_user}&code={care.code()}", receiver.url(),
                                                 content="id-only"), care.gp.token)  # fmt: skip
     token = care.gp.token
+    receiver.delay = 0.05  # a slow receiver: a backlog of events, some in flight when records dies
     acked: list[str] = []
     answers: list[str] = []
     stop = threading.Event()
@@ -408,7 +409,8 @@ def test_records_killed_mid_burst_loses_nothing(stack, care, records, subs, rece
     first = records.must_search("DiagnosticReport", {"patient": care.patient.fhir_user, "code": care.code(), "_count": "100"}, care.gp.token)
     committed = {rid for page in records.pages(first, care.gp.token) for rid in rl.ids(page)}
     assert set(acked) <= committed, f"acknowledged reports missing: {set(acked) - committed}"
-    notes = sl.wait_for_events(receiver, sub["id"], len(committed), timeout=60)
+    # A lease the killed instance held on the subscription may have to run out first (records' lease: 60 s).
+    notes = sl.wait_for_events(receiver, sub["id"], len(committed), timeout=120)
     got = sl.delivered(receiver, sub["id"])
     assert sorted(got) == list(range(1, len(committed) + 1)), f"event numbers {sorted(got)} for {len(committed)} reports"
     foci = [sl.focus_of(n, records) for n in notes]
