@@ -289,6 +289,20 @@ def test_break_glass_delivers_until_it_ends(care, records, consent, actors, subs
     assert sorted(sl.delivered(receiver, sub["id"])) == [1]
 
 
+def test_nothing_is_delivered_after_the_subscriptions_end(care, records, subs, receiver, jwks):
+    criteria = f"DiagnosticReport?patient={care.patient.fhir_user}&status=final"
+    end = cl.later(3.0)
+    ending = subs.must_create(sl.subscription_body(criteria, receiver.url("/ending"), content="id-only", end=cl.instant(end)), care.gp.token)
+    lasting = subs.must_create(sl.subscription_body(criteria, receiver.url("/lasting"), content="id-only"), care.gp.token)
+    before = care.report()
+    expect_events(receiver, records, ending, care.gp, "id-only", [(before["id"], 1)], jwks)
+    time.sleep(max(0.0, (end - rl.now_utc()).total_seconds()) + 0.5)
+    after = care.report()
+    expect_events(receiver, records, lasting, care.gp, "id-only", [(before["id"], 1), (after["id"], 1)], jwks)
+    time.sleep(1.0)  # the ended subscription's turn has come and gone
+    assert sorted(sl.delivered(receiver, ending["id"])) == [1], "a report written after the subscription's end was delivered"
+
+
 # --------------------------------------------------------------------------- failures
 
 
@@ -653,6 +667,18 @@ def test_each_delivery_is_an_audit_event_the_patient_sees(stack, care, records, 
     assert not [e for e in theirs if care.patient.fhir_user in aud.patients(e)], "another patient sees these deliveries"
 
 
+def test_the_capability_statement_advertises_subscriptions(records):
+    cap = records.http.get(records.base + "/metadata", headers={"Accept": rl.FHIR_JSON}, timeout=rl.HTTP_TIMEOUT).json()
+    rest = cap["rest"][0]
+    sockets = [e for e in rest.get("extension") or [] if e.get("url") == "http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket"]
+    assert len(sockets) == 1 and sockets[0]["valueUri"] == sl.ws_url(records.public), rest.get("extension")
+    sub = [r for r in rest["resource"] if r["type"] == "Subscription"]
+    assert len(sub) == 1, [r["type"] for r in rest["resource"]]
+    assert {i["code"] for i in sub[0]["interaction"]} >= {"create", "read", "update", "delete", "search-type"}, sub[0]["interaction"]
+    assert {p["name"] for p in sub[0].get("searchParam") or []} >= {"status", "type"}, sub[0].get("searchParam")
+    assert any(o["name"] == "status" for o in sub[0].get("operation") or []), sub[0].get("operation")
+
+
 # --------------------------------------------------------------------------- websocket
 
 
@@ -703,3 +729,9 @@ def test_websocket_pings_on_every_records_instance(stack, care, records, subs, a
     finally:
         for ws in sockets:
             ws.close()
+    # Each of the two events is one AuditEvent in the patient's view, however many sockets pinged.
+    audit = aud.Audit(stack)
+    events = audit.wait_for({"patient": care.patient.fhir_user, "subtype": "notify"}, care.patient.token, count=4)
+    for number in (1, 2):
+        desc = f"delivered event {number} of Subscription/{sid} by websocket"
+        assert len([e for e in events if e.get("outcomeDesc") == desc]) == 1, f"not one AuditEvent '{desc}': {[e.get('outcomeDesc') for e in events]}"
