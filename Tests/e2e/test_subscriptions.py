@@ -112,7 +112,9 @@ def expect_events(receiver, records, sub: dict, reader: rl.Actor, content: str, 
     as the contract says and every POST (repeats and refused ones too) signed."""
     notes = sl.wait_for_events(receiver, sub["id"], len(expected), timeout)
     got = sl.delivered(receiver, sub["id"])
-    assert sorted(got) == list(range(1, len(expected) + 1)), f"event numbers {sorted(got)}, expected 1..{len(expected)}"
+    assert sorted(got) == list(range(1, len(expected) + 1)), (
+        f"Subscription/{sub['id']}: events {[(k, got[k].focus) for k in sorted(got)]}, expected {len(expected)}: {expected}"
+    )
     for n in notes:
         sl.check_note(n, records, sub["id"], content, reader.token)
     if content != "empty":
