@@ -379,9 +379,21 @@ class Subscriptions:
 
     def __init__(self, records: rl.Records):
         self.records = records
+        self.created: list[tuple[str, str]] = []  # (id, owner's token) of every one made here
 
     def create(self, body: Any, token: str | None) -> requests.Response:
-        return self.records.create("Subscription", body, token)
+        r = self.records.create("Subscription", body, token)
+        if r.status_code == 201:
+            self.created.append((r.json()["id"], token))
+        return r
+
+    def delete_created(self) -> None:
+        """Deletes what this client made: a subscription whose receiver is gone would otherwise
+        keep records retrying it for the rest of the run."""
+        for sid, token in self.created:
+            r = self.delete(sid, token)
+            assert r.status_code in (200, 204, 404, 410), rl.describe(r)
+        self.created.clear()
 
     def must_create(self, body: dict, token: str, what: str = "creating a Subscription") -> dict:
         r = self.create(body, token)

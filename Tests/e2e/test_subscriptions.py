@@ -44,9 +44,12 @@ SUBSCRIBERS = ("doctor", "patient", "ehr_consented", "ehr_trusted")
 ERROR_WAIT = 45.0
 
 
-@pytest.fixture(scope="module")
-def subs(records) -> sl.Subscriptions:
-    return sl.Subscriptions(records)
+@pytest.fixture
+def subs(records):
+    """The Subscription interactions; what a test subscribed is deleted after it."""
+    client = sl.Subscriptions(records)
+    yield client
+    client.delete_created()
 
 
 @pytest.fixture(scope="module")
