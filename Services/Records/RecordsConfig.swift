@@ -20,6 +20,8 @@ struct RecordsConfig: Sendable {
     /// How long a grant list from consent is used (`CONSENT_CACHE_SECONDS`; consent's `maxAge`
     /// may shorten it): the bound on how late a revocation reaches records.
     var consentCacheSeconds: Int
+    /// How subscriptions' notifications are retried and timed out.
+    var subscriptions: SubscriptionSettings
 
     init(reader: ConfigReader, logger: Logger) throws(ConfigError) {
         common = try CommonConfig(reader: reader, defaultPort: 8082, defaultDatabase: "records")
@@ -47,6 +49,11 @@ struct RecordsConfig: Sendable {
         anchorBatchLimit = try reader.integer("anchor.batch.limit", default: 500, range: 1...1000)
         consentURL = try reader.url("consent.url", default: "http://127.0.0.1:8083")
         consentCacheSeconds = try reader.integer("consent.cache.seconds", default: 5, range: 0...60)
+        subscriptions = SubscriptionSettings(
+            retryBaseMilliseconds: try reader.integer("subscription.retry.base.ms", default: 1000, range: 10...600_000),
+            retryMaxMilliseconds: try reader.integer("subscription.retry.max.ms", default: 60_000, range: 10...3_600_000),
+            maxFailures: try reader.integer("subscription.max.failures", default: 10, range: 1...1000),
+            timeoutMilliseconds: try reader.integer("subscription.timeout.ms", default: 10_000, range: 100...60_000))
     }
 
     /// Base64 grows content by 4/3; a JSON Binary also carries a few small elements.

@@ -44,6 +44,18 @@ package struct Caller: Sendable {
         self.address = address
     }
 
+    /// A caller remembered from an earlier token (records' subscriptions act for their owner
+    /// long after the token that created them expired).
+    package init(role: Role, fhirUser: String?, subject: String, scope: String, trusted: Bool) {
+        self.role = role
+        self.fhirUser = fhirUser
+        self.subject = subject
+        scopes = scope.split(separator: " ").compactMap(SMARTScope.init)
+        grantedScopes = Set(scope.split(separator: " ").map(String.init))
+        self.trusted = trusted
+        address = "-"
+    }
+
     /// The caller of a request under BearerAuthMiddleware (401 without a token).
     package init(context: ServiceRequestContext) throws(Problem) {
         guard let token = context.token else { throw Problem.unauthorized("a bearer token is required") }

@@ -11,16 +11,10 @@ import Testing
     @Test func rolesSeeTheirCompartmentsOnly() async throws {
         let fixture = try await RecordsFixture.make("access")
         try await fixture.app().test(.router) { client in
-            let admin = try await fixture.token(.admin)
-            let reception = try await fixture.token(.receptionist)
-            let house = try await client.create("Practitioner", Sample.practitioner("House"), token: admin)
-            let wilson = try await client.create("Practitioner", Sample.practitioner("Wilson"), token: admin)
-            let mine = try await client.create("Patient", Sample.patient("Mine", gp: house), token: reception)
-            let theirs = try await client.create("Patient", Sample.patient("Theirs", gp: wilson), token: reception)
-            let tech = try await fixture.token(.technologist, fhirUser: "Practitioner/tech-1")
+            let people = try await People.make(client, fixture)
+            let (admin, reception, house, mine, theirs) = (people.admin, people.reception, people.house, people.mine, people.theirs)
+            let (tech, doctor, patient) = (people.tech, people.doctor, people.patient)
             let otherTech = try await fixture.token(.technologist, fhirUser: "Practitioner/tech-2")
-            let doctor = try await fixture.token(.doctor, fhirUser: "Practitioner/\(house)")
-            let patient = try await fixture.token(.patient, fhirUser: "Patient/\(mine)")
 
             // Technologists upload preliminary reports for any patient, never final ones.
             let report = try await client.create("DiagnosticReport", Sample.report(patient: mine), token: tech)

@@ -108,3 +108,23 @@ enum Sample {
         """#
     }
 }
+
+/// Two doctors, each with one patient, and the other roles, in a fresh records database.
+struct People {
+    var admin, reception, tech, doctor, otherDoctor, patient: String
+    var house, mine, theirs: String
+
+    static func make(_ client: some TestClientProtocol, _ fixture: RecordsFixture) async throws -> People {
+        let admin = try await fixture.token(.admin)
+        let reception = try await fixture.token(.receptionist)
+        let house = try await client.create("Practitioner", Sample.practitioner("House"), token: admin)
+        let wilson = try await client.create("Practitioner", Sample.practitioner("Wilson"), token: admin)
+        let mine = try await client.create("Patient", Sample.patient("Mine", gp: house), token: reception)
+        let theirs = try await client.create("Patient", Sample.patient("Theirs", gp: wilson), token: reception)
+        return People(
+            admin: admin, reception: reception, tech: try await fixture.token(.technologist, fhirUser: "Practitioner/tech-1"),
+            doctor: try await fixture.token(.doctor, fhirUser: "Practitioner/\(house)"),
+            otherDoctor: try await fixture.token(.doctor, fhirUser: "Practitioner/\(wilson)"),
+            patient: try await fixture.token(.patient, fhirUser: "Patient/\(mine)"), house: house, mine: mine, theirs: theirs)
+    }
+}

@@ -320,6 +320,42 @@ def _records_config(ids: dict[str, str], patient: str, practitioner: str, cursor
     return "\n".join(out)
 
 
+# Where fuzzed Subscriptions deliver: the discard port of this machine, closed, so a delivery fails
+# at once and no generated endpoint (an https URL of any host) is ever contacted.
+FUZZ_ENDPOINT = "http://127.0.0.1:9/schemathesis"
+
+
+def _subscription_config(subscription: str) -> str:
+    """schemathesis.toml for the Subscription operations: part of the requests name `subscription`
+    (and PUT bodies always carry its id), and every generated body's endpoint is FUZZ_ENDPOINT.
+    Creates and updates skip the coverage phase, as the other types' do (the endpoint is not
+    replaced there). Goes before _records_config's: the first [[operations]] that matches applies."""
+    known = f'{{ dictionary = "subscription", probability = {KNOWN_VALUE_PROBABILITY} }}'
+    endpoint = f'"body.channel.endpoint" = "{FUZZ_ENDPOINT}"'
+    return "\n".join([
+        f'[dictionaries.subscription]\nvalues = ["{subscription}"]\n',
+        f"[[operations]]\ninclude-name-regex = '^POST /fhir/Subscription$'\nphases.coverage.enabled = false\n"
+        f"parameters = {{ {endpoint} }}\n",
+        f"[[operations]]\ninclude-name-regex = '^PUT /fhir/Subscription/\\{{id\\}}$'\nphases.coverage.enabled = false\n"
+        f'parameters = {{ "path.id" = {known}, "body.id" = "{subscription}", {endpoint} }}\n',
+        *(f'[[operations]]\ninclude-path = "{path}"\nparameters = {{ "path.id" = {known} }}\n'
+          for path in ("/fhir/Subscription/{id}", "/fhir/Subscription/{id}/$status")),
+    ])  # fmt: skip
+
+
+def _delete_subscriptions(records: rl.Records, token: str) -> None:
+    """Deletes every Subscription of the caller (the fuzzed ones): none lingers in the stack."""
+    for _ in range(20):  # pages of 1000; a bounded run creates far fewer
+        r = records.search("Subscription", {"_count": "1000"}, token)
+        entries = rl.assert_bundle(r, "searchset", what="the fuzz run's Subscriptions").get("entry", [])
+        if not entries:
+            return
+        for e in entries:
+            r = records.delete("Subscription", e["resource"]["id"], token)
+            assert r.status_code == 204, f"deleting Subscription/{e['resource']['id']}: {r.status_code} {r.text[:300]}"
+    pytest.fail("the fuzz run's Subscriptions do not all go away")
+
+
 def _records_cursors(records: rl.Records, token: str) -> list[str]:
     """A search cursor and a history cursor this server issued (from `next` links of one-entry pages)."""
     cursors = []
@@ -342,7 +378,8 @@ def test_records_schemathesis_fuzz_as_trusted_ehr(records, actors, tmp_path):
     """Every operation as a trusted EHR client with system/{type}.cruds on all four types (the
     widest access records grants). It sees, and could update or delete, every resource of the
     stack, so response reuse is off (schemathesis would otherwise feed ids from searches into
-    PUT and DELETE); ids come from resources made here for this run, or are generated."""
+    PUT and DELETE); ids come from resources made here for this run, or are generated. The
+    Subscriptions it makes deliver nowhere (FUZZ_ENDPOINT) and are deleted afterwards."""
     ehr = actors.ehr(rl.ALL_SYSTEM_SCOPES, trusted=True, name="E2E schemathesis EHR")
     tok = ehr.token
     prac_ref = records.must_create("Practitioner", rl.practitioner_body(), tok)["id"]
@@ -355,12 +392,22 @@ def test_records_schemathesis_fuzz_as_trusted_ehr(records, actors, tmp_path):
         "DiagnosticReport": records.must_create("DiagnosticReport", report, tok)["id"],
         "Binary": binary,
     }
-    _run_schemathesis(
-        records.public, tmp_path,
-        *_bearer(tok),
-        config_toml=_records_config(targets, pat_ref, prac_ref, _records_cursors(records, tok)),
-        reuse_responses=False,
-    )  # fmt: skip
+    # Matches no report (an unknown _id): nothing is ever delivered to it.
+    subscription = records.must_create("Subscription", {
+        "resourceType": "Subscription", "status": "requested", "reason": "schemathesis",
+        "criteria": f"DiagnosticReport?_id={uuid.uuid4()}",
+        "channel": {"type": "rest-hook", "endpoint": FUZZ_ENDPOINT, "payload": "application/fhir+json"},
+    }, tok)["id"]  # fmt: skip
+    try:
+        _run_schemathesis(
+            records.public, tmp_path,
+            *_bearer(tok),
+            config_toml=_subscription_config(subscription)
+            + _records_config(targets, pat_ref, prac_ref, _records_cursors(records, tok)),
+            reuse_responses=False,
+        )  # fmt: skip
+    finally:
+        _delete_subscriptions(records, tok)
 
 
 def test_records_schemathesis_fuzz_as_doctor(records, actors, rec_receptionist, tmp_path):

@@ -2,7 +2,7 @@
 baselines its own benchmark measured in the same run), every service's memory, then each
 benchmark's full table.
 
-    python bench-all-report.py --machine machine.env --records DIR --ledger DIR --audit DIR
+    python bench-all-report.py --machine machine.env --records DIR --ledger DIR --audit DIR --subscriptions DIR
 
 Each DIR holds a benchmark's results.env and table.md.
 """
@@ -10,27 +10,23 @@ Each DIR holds a benchmark's results.env and table.md.
 import argparse
 from pathlib import Path
 
-from benchlib import Results, memory, mib, ms, rate, ratio, table
+from benchlib import Results, latencies, memory, mib, ms, rate, ratio, table
 
 FAILED = "failed (see the benchmark's table)"
 
 args = argparse.ArgumentParser()
-for name in ("machine", "records", "ledger", "audit"):
+for name in ("machine", "records", "ledger", "audit", "subscriptions"):
     args.add_argument(f"--{name}", required=True)
 args = args.parse_args()
 
 M = Results(args.machine)
 runs = {name: (Results(Path(getattr(args, name)) / "results.env"), Path(getattr(args, name)) / "table.md")
-        for name in ("records", "ledger", "audit")}
-rec, led, aud = (runs[n][0] for n in ("records", "ledger", "audit"))
-
-
-def lat(d):
-    return f"p50 {ms(d['p50_ms'])}, p99 {ms(d['p99_ms'])}"
+        for name in ("records", "ledger", "audit", "subscriptions")}
+rec, led, aud, sub = (runs[n][0] for n in ("records", "ledger", "audit", "subscriptions"))
 
 
 def per_second(d, key, unit):
-    return f"{rate(d[key])} {unit} ({lat(d)})" if d else FAILED
+    return f"{rate(d[key])} {unit} ({latencies(d)})" if d else FAILED
 
 
 def pg_rows(R, name, rows_per_tx=1):
@@ -104,10 +100,29 @@ for name, base_name, per, label in (("ingest_batch", "baseline_batch", abatch, f
     d, base = aud.js(name), pg_rows(aud, base_name, per)
     rows.append([
         f"audit ingest/s ({label}, {aud.get('connections', '?')} connections)",
-        f"{rate(d['rate'])} events/s ({lat(d)} per request)" if d else FAILED,
+        f"{rate(d['rate'])} events/s ({latencies(d)} per request)" if d else FAILED,
         f"{rate(base)} rows/s (the same chain append in SQL)" if base else FAILED,
         audit_static,
         ratio(d["rate"] / base) if d and base else "–",
+    ])
+
+# subscriptions: notifications/s and final report → notification, beside the same creates without one
+burst, base = sub.js("burst"), sub.js("baseline_burst")
+rows.append([
+    f"notifications/s (rest-hook, full-resource, {sub.get('clients', '?')} connections creating final reports)",
+    f"{rate(burst['delivery_rate'])} notifications/s ({rate(burst['rate'])} creates/s)" if burst else FAILED,
+    "–",
+    f"the same creates without a Subscription: {rate(base['rate'])}/s ({latencies(base)})" if base else FAILED,
+    ratio(burst["rate"] / base["rate"]) + " (creates/s)" if burst and base else "–",
+])
+for name, label in (("burst", "in that burst"), ("serial", "one report at a time")):
+    d, base = sub.js(name), sub.js(f"baseline_{name}")
+    rows.append([
+        f"final report (201) → notification p99, {label}",
+        f"p99 {ms(d['delivery']['p99_ms'])} (p50 {ms(d['delivery']['p50_ms'])})" if d else FAILED,
+        "–",
+        f"the create itself without a Subscription: {latencies(base)}" if base else FAILED,
+        f"×{d['delivery']['p99_ms'] / base['p99_ms']:,.1f} (p99)" if d and base and base["p99_ms"] > 0 else "–",
     ])
 
 # memory: each service's peak over each benchmark (only the services that benchmark ran)
@@ -123,10 +138,10 @@ out = []
 p = out.append
 p("# Benchmarks")
 p("")
-p("Written by `deploy/bench/all` (see its `--help`), which runs `deploy/bench/records`, `deploy/bench/ledger` and")
-p("`deploy/bench/audit` one after another, each on its own fresh stack of release binaries, and measures every")
-p("baseline in the same run on the same machine. Nothing here is asserted by a test: these machines are noisy,")
-p("and the load clients, PostgreSQL and all services share the same cores.")
+p("Written by `deploy/bench/all` (see its `--help`), which runs `deploy/bench/records`, `deploy/bench/ledger`,")
+p("`deploy/bench/audit` and `deploy/bench/subscriptions` one after another, each on its own fresh stack of release")
+p("binaries, and measures every baseline in the same run on the same machine. Nothing here is asserted by a test:")
+p("these machines are noisy, and the load clients, PostgreSQL and all services share the same cores.")
 if rec.get("mode") == "quick":
     p("")
     p("**QUICK MODE: a smoke run of every step, not a measurement.**")
@@ -137,16 +152,17 @@ p(f"- {rec.get('machine', '?')} ({M.get('memory', '?')})")
 p(f"- {M.get('os', '?')}")
 p(f"- Swift {M.get('swift', '?')} (release build), PostgreSQL {rec.get('postgres', '?')}, wrk {M.get('wrk', '?')}")
 p(f"- revision {rec.get('revision', '?')}; runs started {rec.get('date', '?')} (records), {led.get('date', '?')} (ledger), "
-  f"{aud.get('date', '?')} (audit)")
+  f"{aud.get('date', '?')} (audit), {sub.get('date', '?')} (subscriptions)")
 p(f"- busy before each run (cores in use by other work): records {rec.get('busy_before', '?')}, "
-  f"ledger {led.get('busy_before', '?')}, audit {aud.get('busy_before', '?')}")
+  f"ledger {led.get('busy_before', '?')}, audit {aud.get('busy_before', '?')}, subscriptions {sub.get('busy_before', '?')}")
 p("")
 p("## Headline results")
 p("")
 out += table(["metric", "result", "baseline: PostgreSQL (pgbench, same-shaped SQL)",
-              "baseline: the same server's GET /health/live", "ratio"], rows)
+              "baseline: the same server (GET /health/live; Subscriptions: the same creates without one)", "ratio"], rows)
 p("")
-p("Ratios are result ÷ pgbench baseline (for latencies: result ÷ baseline). The pgbench baselines make the rows")
+p("Ratios are result ÷ pgbench baseline (for latencies: result ÷ baseline; for Subscriptions: the same creates")
+p("without a Subscription, measured in the same run by the same client). The pgbench baselines make the rows")
 p("inside PostgreSQL, with no HTTP, JSON, validation, access checks, encryption or hashing, so they are upper")
 p("bounds. Every request of every phase carries a real token and its answer's status is checked; a phase with")
 p("any unexpected answer reports `failed`.")

@@ -3,7 +3,7 @@
 import json
 import sys
 
-from benchlib import Results, cpu_table, heading, memory, mib, ms, rate, ratio, table
+from benchlib import Results, cpu_table, heading, latencies, memory, mib, ms, rate, ratio, table
 
 R = Results(sys.argv[1])
 num, js = R.num, R.js
@@ -11,10 +11,6 @@ num, js = R.num, R.js
 FAILED = "failed (see results/)"
 conns, qconns, batch = R.get("connections", "?"), R.get("query_connections", "?"), R.get("batch", "?")
 rows = []
-
-
-def latencies(d):
-    return f"p50 {ms(d['p50_ms'])}, p99 {ms(d['p99_ms'])}"
 
 
 def tps_rows(name, per):

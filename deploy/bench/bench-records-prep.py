@@ -46,9 +46,9 @@ import sys
 import time
 import urllib.parse
 
-from benchlib import Failed, auth_token, bearer, call, create_account, describe, env, local_url, login_token, searchset
+from benchlib import (FHIR_JSON, Failed, auth_token, bearer, call, create, create_account, describe, env, local_url,
+                      login_token, percentiles, report_body, searchset)
 
-FHIR_JSON = "application/fhir+json"
 PATIENT_WORKERS = 8
 MAX_PATIENTS = 100000
 
@@ -62,19 +62,6 @@ def warn(msg):
     print(f"bench-records-prep: warning: {msg}", file=sys.stderr)
 
 
-def create(records, token, resource):
-    """POST a resource; its id (from the answer's body, checked against Location)."""
-    url = f"{records}/fhir/{resource['resourceType']}"
-    status, headers, answer = call("POST", url, json.dumps(resource).encode(), bearer(token, FHIR_JSON))
-    if status != 201:
-        raise Failed(describe("POST", url, status, answer))
-    rid = json.loads(answer).get("id")
-    location = headers.get("Location", "")
-    if not rid or f"/{resource['resourceType']}/{rid}/_history/" not in location:
-        raise Failed(f"POST {url}: 201 without a matching id and Location ({location!r})")
-    return rid
-
-
 def patient(n, doctor):
     return {
         "resourceType": "Patient",
@@ -83,21 +70,6 @@ def patient(n, doctor):
         "name": [{"family": f"Bench{n}", "given": ["Pat"]}],
         "gender": ("female", "male", "other", "unknown")[n % 4],
         "birthDate": f"{1940 + n % 80}-{1 + n % 12:02d}-{1 + n % 28:02d}",
-    }
-
-
-def report(subject, performer, status="preliminary"):
-    return {
-        "resourceType": "DiagnosticReport",
-        "status": status,
-        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB"}]}],
-        "code": {"coding": [{"system": "http://loinc.org", "code": "58410-2",
-                             "display": "CBC panel - Blood by Automated count"}]},
-        "subject": {"reference": f"Patient/{subject}"},
-        "effectiveDateTime": "2024-05-01T10:00:00Z",
-        "issued": "2024-05-01T12:00:00.000Z",
-        "performer": [{"reference": performer}],
-        "conclusion": "benchmark set-up check",
     }
 
 
@@ -142,7 +114,7 @@ def cmd_setup(args):
     tech = login_token(identity, tech_user, tech_pw)
     doctor = login_token(identity, doctor_user, doctor_pw)
     try:
-        rid = create(records, tech, report(ids[0], practitioner))
+        rid = create(records, tech, report_body(ids[0], practitioner))
         url = f"{records}/fhir/DiagnosticReport/{rid}"
         status, _, answer = call("GET", url, None, bearer(tech))
         if status != 200 or json.loads(answer).get("id") != rid:
@@ -154,7 +126,7 @@ def cmd_setup(args):
     except Failed as e:
         die(f"set-up check failed: {e}")
     url = f"{records}/fhir/DiagnosticReport"
-    status, _, answer = call("POST", url, json.dumps(report(ids[0], practitioner, "final")).encode(),
+    status, _, answer = call("POST", url, json.dumps(report_body(ids[0], practitioner, "final")).encode(),
                              bearer(tech, FHIR_JSON))
     if status != 403:
         warn("a technologist's `final` report should answer 403: " + describe("POST", url, status, answer))
@@ -280,9 +252,7 @@ def cmd_ledger_wait(args):
         took.append((time.monotonic() - started) * 1000)
         if status != 200:
             die("POST /entries?wait=checkpoint: " + describe("POST", ledger + "/entries", status, answer))
-    took.sort()
-    pick = lambda q: took[min(len(took) - 1, int(q * len(took)))]
-    print(json.dumps({"n": len(took), "p50_ms": round(pick(0.5), 3), "p99_ms": round(pick(0.99), 3), "max_ms": round(took[-1], 3)}))
+    print(json.dumps(percentiles(took)))
 
 
 def main():

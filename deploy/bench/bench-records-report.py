@@ -6,14 +6,10 @@
 import json
 import sys
 
-from benchlib import Results, cpu_table, heading, ms, rate, ratio, table, verdict
+from benchlib import Results, cpu_table, heading, latencies, ms, rate, ratio, table, verdict
 
 R = Results(sys.argv[1])
 num, js = R.num, R.js
-
-
-def latencies(d):
-    return f"p50 {ms(d['p50_ms'])}, p99 {ms(d['p99_ms'])}"
 
 
 FAILED = "failed (see results/)"

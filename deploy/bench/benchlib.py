@@ -53,6 +53,18 @@ def ratio(x):
     return f"{x:.3g}"
 
 
+def latencies(d):
+    """The p50 and p99 of a phase's JSON result."""
+    return f"p50 {ms(d['p50_ms'])}, p99 {ms(d['p99_ms'])}"
+
+
+def percentiles(values):
+    """{"n", "p50_ms", "p99_ms", "max_ms"} of latencies in ms (nearest rank; rounded to µs)."""
+    s = sorted(values)
+    pick = lambda q: s[min(len(s) - 1, int(q * len(s)))]
+    return {"n": len(s), "p50_ms": round(pick(0.5), 3), "p99_ms": round(pick(0.99), 3), "max_ms": round(s[-1], 3)}
+
+
 def verdict(ok):
     return "met" if ok else "**missed**"
 
@@ -72,7 +84,8 @@ def heading(R, what):
     mode = " (QUICK MODE: a smoke run, not a measurement)" if R.get("mode") == "quick" else ""
     load = f" (load average {R['load_before']})" if "load_before" in R else ""
     return ["", f"MedLedger {what} benchmark, {R.get('date', '?')}{mode}",
-            f"machine: {R.get('machine', '?')}; PostgreSQL {R.get('postgres', '?')}; release build, revision {R.get('revision', '?')}",
+            f"machine: {R.get('machine', '?')}; PostgreSQL {R.get('postgres', '?')}; {R.get('build', 'release build')}, "
+            f"revision {R.get('revision', '?')}",
             f"services, database and load clients share this machine; before the run {R.get('busy_before', '?')} cores "
             f"were busy with other work{load}"]
 
@@ -117,6 +130,7 @@ def mib(kib):
 # request, no retries, and only this machine as a target.
 
 TIMEOUT = 30
+FHIR_JSON = "application/fhir+json"
 
 
 class Failed(Exception):
@@ -201,6 +215,35 @@ def searchset(url, token):
     if bundle.get("resourceType") != "Bundle" or bundle.get("type") != "searchset":
         raise Failed(f"GET {url}: not a searchset Bundle")
     return bundle, len(answer)
+
+
+def create(records, token, resource):
+    """POST a FHIR resource; its id (from the answer's body, checked against Location)."""
+    url = f"{records}/fhir/{resource['resourceType']}"
+    status, headers, answer = call("POST", url, json.dumps(resource).encode(), bearer(token, FHIR_JSON))
+    if status != 201:
+        raise Failed(describe("POST", url, status, answer))
+    rid = json.loads(answer).get("id")
+    location = headers.get("Location", "")
+    if not rid or f"/{resource['resourceType']}/{rid}/_history/" not in location:
+        raise Failed(f"POST {url}: 201 without a matching id and Location ({location!r})")
+    return rid
+
+
+def report_body(subject, performer, status="preliminary", conclusion="benchmark set-up check"):
+    """A valid ~1 KB DiagnosticReport of Patient/`subject` (a lab CBC panel)."""
+    return {
+        "resourceType": "DiagnosticReport",
+        "status": status,
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB"}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "58410-2",
+                             "display": "CBC panel - Blood by Automated count"}]},
+        "subject": {"reference": f"Patient/{subject}"},
+        "effectiveDateTime": "2024-05-01T10:00:00Z",
+        "issued": "2024-05-01T12:00:00.000Z",
+        "performer": [{"reference": performer}],
+        "conclusion": conclusion,
+    }
 
 
 def bearer(token, content_type=None, accept="application/fhir+json"):

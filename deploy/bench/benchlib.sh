@@ -65,9 +65,18 @@ ensure_tools() {
 }
 
 # build PRODUCT...: release binaries in $SCRATCH, shared by every benchmark (apart from the debug
-# build); sets BIN. The stack starts every service it finds built there.
+# build); sets BIN. The stack starts every service it finds built there. With BENCH_BIN set, the
+# binaries already built there are used instead (e.g. another checkout's; nothing is built).
 build() {
     local product start=$SECONDS
+    if [[ -n ${BENCH_BIN:-} ]]; then
+        BIN=$(realpath "$BENCH_BIN") || die "BENCH_BIN=$BENCH_BIN does not exist"
+        for product in "$@"; do
+            [[ -x $BIN/$product ]] || die "BENCH_BIN: $product missing in $BIN"
+        done
+        log "using the binaries in $BIN (BENCH_BIN; not building)"
+        return 0
+    fi
     log "building release binaries in $SCRATCH (the first release build takes a long time)"
     for product in "$@"; do
         (cd "$REPO" && swift build -c release --scratch-path "$SCRATCH" --product "$product") ||
@@ -210,6 +219,7 @@ put_run_info() {
     put machine "$NPROC cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(free -g | awk '/^Mem:/ {print $2}') GB RAM"
     put nproc "$NPROC"
     put postgres "$("$PGBIN/postgres" --version | sed 's/^postgres (PostgreSQL) //')"
+    put build "$([[ -n ${BENCH_BIN:-} ]] && echo "binaries of $BIN" || echo "release build")"
     put revision "$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo none)$(cd "$REPO" && [[ -n $(git status --porcelain 2>/dev/null | head -n 1) ]] && echo ' (uncommitted changes)')"
 }
 

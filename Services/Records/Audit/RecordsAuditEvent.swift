@@ -11,13 +11,15 @@ struct RecordsAuditEvent: Sendable {
         case historyType = "history-type"
         /// `$verify` (an extended operation).
         case operation
+        /// A subscription's notification: the report version disclosed to its subscriber.
+        case notify
 
         var action: String {
             switch self {
             case .create: "C"
             case .update: "U"
             case .delete: "D"
-            case .read, .vread, .searchType, .historyInstance, .historyType: "R"
+            case .read, .vread, .searchType, .historyInstance, .historyType, .notify: "R"
             case .operation: "E"
             }
         }
@@ -46,6 +48,11 @@ struct RecordsAuditEvent: Sendable {
     /// as emergency access, which the patient's audit view shows.
     var breakGlass: String? = nil
 
+    /// A RESTful interaction's code, or MedLedger's own for what FHIR's value set has none of.
+    private var interactionCoding: [JSONValue] {
+        kind == .notify ? [Self.notifyCoding] : [AuditEventParts.restfulInteraction(kind.rawValue)]
+    }
+
     /// The operation by its canonical name (as the CapabilityStatement lists `$verify`).
     private var operationCoding: [JSONValue] {
         operation.map { [AuditEventParts.coding("https://medledger.dev/fhir/OperationDefinition", $0, "$" + $0)] } ?? []
@@ -53,6 +60,8 @@ struct RecordsAuditEvent: Sendable {
 
     /// The most of a search's query an event keeps.
     static let queryLimit = 16 * 1024
+
+    static let notifyCoding = AuditEventParts.coding("https://medledger.dev/fhir/CodeSystem/subscription", "notify", "subscription notification")
 
     static let approvalCoding = AuditEventParts.coding("https://medledger.dev/fhir/CodeSystem/report-workflow", "approve", "report approved (final)")
 
@@ -73,7 +82,7 @@ struct RecordsAuditEvent: Sendable {
         var members: [(key: String, value: JSONValue)] = [
             ("resourceType", .string("AuditEvent")),
             ("type", AuditEventParts.restType),
-            ("subtype", .array([AuditEventParts.restfulInteraction(kind.rawValue)] + operationCoding + (approval ? [Self.approvalCoding] : []))),
+            ("subtype", .array(interactionCoding + operationCoding + (approval ? [Self.approvalCoding] : []))),
             ("action", .string(kind.action)),
             ("recorded", .string(FHIRDate.instantText(recorded))),
             ("outcome", .string(alarm != nil ? "8" : failure == nil ? "0" : "4")),

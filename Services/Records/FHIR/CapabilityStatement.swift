@@ -21,8 +21,9 @@ enum CapabilityStatement {
             if type == .diagnosticReport { members.append(("searchInclude", .array([.string("DiagnosticReport:patient")]))) }
             members.append(("operation", .array([.object([("name", .string("verify")), ("definition", .string(verifyOperation))])])))
             return .object(members)
-        } + [provenance]
+        } + [provenance, subscription]
         let rest = JSONValue.object([
+            ("extension", .array([.object([("url", .string(websocketExtension)), ("valueUri", .string(websocketURL(base: base)))])])),
             ("mode", .string("server")),
             ("security", CapabilityStatementParts.smartSecurity(issuer: issuer)),
             ("resource", .array(resources)),
@@ -33,6 +34,28 @@ enum CapabilityStatement {
 
     /// `$verify` is MedLedger's own operation; its canonical URL names it (no OperationDefinition is served).
     static let verifyOperation = "https://medledger.dev/fhir/OperationDefinition/verify"
+
+    /// R4's way of naming the websocket a `websocket` subscription channel connects to.
+    static let websocketExtension = "http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket"
+
+    static func websocketURL(base: String) -> String {
+        let socket = base.hasPrefix("https://") ? "wss://" + base.dropFirst(8) : "ws://" + base.dropFirst(base.hasPrefix("http://") ? 7 : 0)
+        return socket + "/websocket"
+    }
+
+    /// Subscription: the caller's own, versioned for `If-Match` (no history is kept).
+    private static let subscription: JSONValue = {
+        let resource = CapabilityStatementParts.resource(
+            "Subscription",
+            documentation: "Notifications of DiagnosticReport versions matching criteria (rest-hook, signed; websocket), for what the subscriber may read",
+            interactions: ["create", "read", "update", "delete", "search-type"], versioned: false,
+            searchParams: [("status", "token"), ("type", "token")])
+        let operation = JSONValue.object([("name", .string("status")), ("definition", .string(statusOperation))])
+        return ResourceStamp.setting("operation", to: .array([operation]), in: ResourceStamp.setting("versioning", to: .string("versioned-update"), in: resource))
+    }()
+
+    /// The subscriptions backport's `$status` operation.
+    static let statusOperation = "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status"
 
     /// Provenance: derived by records, one per version, read and searched only.
     private static let provenance: JSONValue = .object([

@@ -154,5 +154,55 @@ enum RecordsMigrations {
             name: "the audit outbox only holds undelivered events",
             statements: ["ALTER TABLE audit_outbox DROP COLUMN delivered_at"]
         ),
+        Migration(
+            version: 4,
+            name: "subscriptions and their notification outbox",
+            statements: [
+                // The owner is kept as their token said (role, fhirUser, scopes): delivery checks
+                // what they may read when each notification goes out. The resource itself is
+                // sealed: its channel headers are the subscriber's secrets.
+                """
+                CREATE TABLE subscriptions (
+                    id text PRIMARY KEY,
+                    version integer NOT NULL,
+                    last_updated bigint NOT NULL,
+                    deleted boolean NOT NULL DEFAULT false,
+                    owner_subject text NOT NULL,
+                    owner_role text NOT NULL,
+                    owner_fhir_user text,
+                    owner_scope text NOT NULL,
+                    owner_trusted boolean NOT NULL,
+                    status text NOT NULL,
+                    error text,
+                    criteria text NOT NULL,
+                    channel_type text NOT NULL,
+                    ends_at bigint,
+                    body bytea NOT NULL,
+                    events_since_start bigint NOT NULL DEFAULT 0,
+                    failures integer NOT NULL DEFAULT 0,
+                    retry_at bigint NOT NULL DEFAULT 0,
+                    lease_until bigint NOT NULL DEFAULT 0)
+                """,
+                "CREATE INDEX subscriptions_owner ON subscriptions (owner_subject, last_updated DESC) WHERE NOT deleted",
+                "CREATE INDEX subscriptions_live ON subscriptions (status) WHERE NOT deleted",
+                // One row per (subscription, report version) that matched its criteria when written,
+                // in that write's transaction; delivery fills in the rest.
+                """
+                CREATE TABLE subscription_events (
+                    seq bigserial PRIMARY KEY,
+                    subscription text NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
+                    resource_id text NOT NULL,
+                    version integer NOT NULL,
+                    written_at bigint NOT NULL,
+                    state text NOT NULL DEFAULT 'pending',
+                    event_number bigint,
+                    attempts integer NOT NULL DEFAULT 0,
+                    error text,
+                    done_at bigint)
+                """,
+                "CREATE INDEX subscription_events_pending ON subscription_events (subscription, seq) WHERE state = 'pending'",
+                "CREATE INDEX subscription_events_recent ON subscription_events (subscription, seq DESC)",
+            ]
+        ),
     ]
 }

@@ -32,6 +32,8 @@ struct WrittenVersion: Sendable {
 struct ResourceStore: Sendable {
     let postgres: PostgresClient
     let keys: DataKeyStore
+    /// The FHIR base, for criteria that name references by absolute URL.
+    let base: String
 
     /// Inserts version `version` of the draft (1 for a create) on a connection inside a transaction.
     func write(
@@ -73,6 +75,7 @@ struct ResourceStore: Sendable {
             try await connection.query("DELETE FROM search_index WHERE type = \(type) AND id = \(draft.id)", logger: logger)
         }
         try await insertIndex(facts.rows, type: draft.type, id: draft.id, on: connection, logger: logger)
+        if draft.type == .diagnosticReport { try await SubscriptionMatching.enqueue(reportID: draft.id, base: base, on: connection, logger: logger) }
         var event = event
         event.entity = "\(type)/\(draft.id)/_history/\(version)"
         event.patient = facts.patient.flatMap { draft.type == .practitioner ? nil : $0 }

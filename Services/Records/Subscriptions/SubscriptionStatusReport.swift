@@ -1,0 +1,32 @@
+import Foundation
+import Logging
+import MedLedgerCore
+import PostgresNIO
+
+/// What `$status` lists besides the subscription's state: its newest events, each with how its
+/// delivery went (pending with its last error, delivered, or skipped and why).
+enum SubscriptionStatusReport {
+    static let limit = 20
+
+    static func recentEvents(_ id: String, base: String, postgres: PostgresClient, logger: Logger) async throws -> [JSONValue] {
+        let rows = try await postgres.query(
+            """
+            SELECT resource_id, version, written_at, state, event_number, attempts, error FROM subscription_events
+            WHERE subscription = \(id) ORDER BY seq DESC LIMIT \(limit)
+            """, logger: logger)
+        var events: [JSONValue] = []
+        for try await (reportID, version, writtenAt, state, number, attempts, error) in rows.decode((String, Int, Int64, String, Int64?, Int, String?).self) {
+            var parts: [JSONValue] = []
+            if let number { parts.append(NotificationBundle.part("event-number", ("valueString", .string(String(number))))) }
+            parts += [
+                NotificationBundle.part("timestamp", ("valueInstant", .string(FHIRDate.instantText(Micros.date(writtenAt))))),
+                NotificationBundle.part("focus", ("valueReference", .object([("reference", .string("\(base)/DiagnosticReport/\(reportID)/_history/\(version)"))]))),
+                NotificationBundle.part("state", ("valueCode", .string(state))),
+                NotificationBundle.part("attempts", ("valueInteger", .number(String(attempts)))),
+            ]
+            if let error { parts.append(NotificationBundle.part("error", ("valueString", .string(error)))) }
+            events.append(.object([("name", .string("notification-event")), ("part", .array(parts))]))
+        }
+        return events
+    }
+}
