@@ -687,16 +687,28 @@ def test_the_capability_statement_advertises_subscriptions(records):
 # --------------------------------------------------------------------------- websocket
 
 
-def test_websocket_upgrade_needs_a_valid_bearer_token(stack, care):
-    """401 before the upgrade, as an OperationOutcome, on every records instance."""
+def test_websocket_upgrade_needs_a_subscribers_bearer_token(stack, care, rec_admin):
+    """No upgrade without a valid token of a caller who may subscribe, on every records instance.
+    The refused upgrade is a bare 400 (openapi/records.yaml: the WebSocket library answers every
+    refused upgrade so); the same GET without the upgrade headers says why: 401, 403, or 426 to a
+    subscriber that did not ask for an upgrade."""
     urls = [u.strip().rstrip("/") for u in stack.get("RECORDS_URLS", stack["RECORDS_URL"]).split(",") if u.strip()]
     for url in urls:
-        for token in (None, "not-a-token", care.gp.token[:-4] + "AAAA"):
+        records = rl.Records(stack, instance=url)
+        for token, status in ((None, 401), ("not-a-token", 401), (care.gp.token[:-4] + "AAAA", 401), (rec_admin.token, 403)):
+            what = f"{url} token {token and token[:10]!r}"
             with pytest.raises(websocket.WebSocketBadStatusException) as refused:
                 sl.ws_connect(url, token).close()
             e = refused.value
-            assert e.status_code == 401, f"{url} token {token and token[:10]!r}: {e.status_code} {e.resp_headers} {e.resp_body!r}"
-            assert (e.resp_headers or {}).get("www-authenticate", "").lower().startswith("bearer"), e.resp_headers
+            assert e.status_code in (400, status), f"{what}: {e.status_code} {e.resp_headers} {e.resp_body!r}"
+            why = records.get("/websocket", token)
+            rl.assert_outcome(why, status, what=f"{what}: the plain GET")
+            if status == 401:
+                assert why.headers.get("WWW-Authenticate", "").lower().startswith("bearer"), why.headers
+        why = records.get("/websocket", care.gp.token)
+        rl.assert_outcome(why, 426, what=f"{url}: a subscriber's GET without the upgrade")
+        assert why.headers.get("Upgrade", "").lower() == "websocket", why.headers
+        sl.ws_connect(url, care.gp.token).close()  # and with it, the upgrade happens
 
 
 def test_websocket_pings_on_every_records_instance(stack, care, records, subs, actors, receiver):
