@@ -441,6 +441,34 @@ class ServiceProcess:
             return f"(no log: {e})"
         return f"--- last {len(text)} lines of {self.log_path} ---\n" + "\n".join(text)
 
+# --------------------------------------------------------------------------- the stack's own services
+
+
+def stack_command(stack: dict[str, str], *args: str) -> None:
+    """`deploy/local/stack ARGS…` on the running stack (e.g. "kill", "records"; "start", "records")."""
+    p = subprocess.run([str(repo_root() / "deploy/local/stack"), *args], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "STACK_DIR": stack["STACK_DIR"]})  # fmt: skip
+    assert p.returncode == 0, f"stack {' '.join(args)} failed:\n{p.stdout}\n{p.stderr}"
+
+
+def service_running(stack: dict[str, str], name: str) -> bool:
+    """Whether the stack's instance `name` (records, records-2, …) runs, by its pid file."""
+    pid_file = Path(stack["STACK_DIR"]) / "pids" / f"{name}.pid"
+    try:
+        cmdline = Path(f"/proc/{int(pid_file.read_text())}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return False
+    return f"medledger-{name.split('-')[0]}".encode() in cmdline
+
+
+def ready(stack: dict[str, str], name: str) -> bool:
+    """Whether the first instance of service `name` answers /health/ready."""
+    try:
+        return requests.get(stack[f"{name.upper()}_URL"].rstrip("/") + "/health/ready", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 # --------------------------------------------------------------------------- Go oracle
 
 

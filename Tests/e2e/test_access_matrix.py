@@ -38,6 +38,8 @@ import identitylib as idl
 import pytest
 import recordslib as rl
 import requests
+import subscriptionlib as sl
+import websocket
 import yaml
 from e2e_support import repo_root, service_token
 
@@ -46,7 +48,7 @@ CALLERS = ("anonymous", "admin", "doctor_treating", "doctor_not_treating", "doct
            "receptionist", "technologist", "patient", "other_patient", "ehr_trusted", "ehr_untrusted", "ehr_consented",
            "service")  # fmt: skip
 # The matrix had this many cases when it was written; fewer means operations, callers or targets went missing.
-MIN_CASES = 2688
+MIN_CASES = 2926
 WORKERS = 6
 REASON = "access matrix: unconscious patient in the emergency room, history needed now"
 LAB = ("http://terminology.hl7.org/CodeSystem/v2-0074", "LAB")
@@ -341,6 +343,9 @@ def world(stack, records, actors, identity, admin, rec_admin, ehr_trusted, ehr_u
         rid = w.res[key]["A"].id
         cl.wait_until(lambda: cl.readable(records, "DiagnosticReport", rid, w.callers[who].token),
                       cl.REVOCATION_BOUND + cl.POLL_SLACK, f"{who}'s access reaching records")  # fmt: skip
+
+    # Subscriptions on A's reports, one of each kind of subscriber (owner caller -> id).
+    w.subs = {owner: new_subscription(w, w.callers[owner], "A") for owner in SUBSCRIPTION_OWNERS}
     return w
 
 
@@ -575,6 +580,128 @@ def records_rules() -> dict:
     R["GET", "/fhir/Provenance/{id}"] = Rule(prov_targets, fhir_read("Provenance"))
     R["POST", "/fhir/Patient/{id}/$erase"] = erase_rule()
     R["POST", "/fhir/$verify-all"] = Rule(one(), by_role({"admin": allow()}), phase=1)
+    R.update(subscription_rules())
+    return R
+
+
+# --------------------------------------------------------------------------- records: Subscriptions
+
+SUBSCRIPTION_OWNERS = ("patient", "doctor_treating", "ehr_trusted")
+
+
+def subscription_body(w, side: str) -> dict:
+    """A websocket Subscription on a side's final reports: the matrix's writes send no POSTs."""
+    return sl.subscription_body(f"DiagnosticReport?patient={w.patients[side].fhir_user}&status=final", None,
+                                channel="websocket", content=None, reason="e2e access matrix")  # fmt: skip
+
+
+def new_subscription(w, owner: rl.Actor, side: str) -> str:
+    r = w.records.create("Subscription", subscription_body(w, side), owner.token)
+    assert r.status_code == 201, rl.describe(r)
+    return r.json()["id"]
+
+
+def may_subscribe(c) -> bool:
+    """Doctors, patients and EHR clients that may read reports; not admins, receptionists,
+    technologists or MedLedger's services."""
+    return c.role in ("doctor", "patient", "system") and scope_allows(c, "DiagnosticReport", "r")
+
+
+def subscribe(w, c, t) -> Expect:
+    """Criteria pinned to a patient need that patient readable by the caller now."""
+    if c.role == "anonymous":
+        return UNAUTHENTICATED
+    if not may_subscribe(c):
+        return FORBIDDEN
+    return allow(201) if sees(w, c, w.res["Patient"][t.side]) else FORBIDDEN
+
+
+def subscribe_send(w, c, t, path):
+    r = request(w, c, "POST", "records", path, body=subscription_body(w, t.side))
+    if r.status_code == 201:  # gone at once: later cases see the world's subscriptions only
+        gone = w.records.delete("Subscription", r.json()["id"], c.token)
+        assert gone.status_code in (200, 204), rl.describe(gone)
+    return r
+
+
+def subscription_targets(w) -> list[Target]:
+    return [Target(f"Subscription of {owner}", "A", {"id": sid}, res=owner) for owner, sid in w.subs.items()]
+
+
+def own_subscription(*ok: int):
+    """Only its owner sees a subscription (others: 404); roles that may not subscribe are refused."""
+
+    def expect(w, c, t) -> Expect:
+        if c.role == "anonymous":
+            return UNAUTHENTICATED
+        if not may_subscribe(c):
+            return refuse(403, 404)
+        return allow(*ok) if w.callers[t.res] is c else NOT_FOUND
+
+    return expect
+
+
+def subscription_search(w, c, t) -> Expect:
+    if c.role == "anonymous":
+        return UNAUTHENTICATED
+    if not may_subscribe(c):
+        return FORBIDDEN
+    world = set(w.subs.values())
+    own = {sid for owner, sid in w.subs.items() if w.callers[owner] is c}
+
+    def check(r):
+        got = set(rl.ids(r.json())) & world
+        return ([f"UNAUTHORIZED RESULTS {sorted(got - own)}"] if got - own else []) + (
+            [f"missing results {sorted(own - got)}"] if own - got else [])  # fmt: skip
+
+    return allow(check=check)
+
+
+def subscription_update_send(w, c, t, path):
+    owner = w.callers[t.res]
+    stored = w.records.read("Subscription", t.params["id"], owner.token).json()
+    return request(w, c, "PUT", "records", path, body=rl.without_meta(stored) | {"id": t.params["id"], "reason": "e2e access matrix, renamed"})
+
+
+def subscription_delete_send(w, c, t, path):
+    if own_subscription()(w, c, t).allowed:  # the owner deletes a spare one of its own
+        path = f"/fhir/Subscription/{new_subscription(w, c, 'A')}"
+    return request(w, c, "DELETE", "records", path)
+
+
+def websocket_send(w, c, t, path):
+    """The R4 websocket upgrade with the caller's token: 101 as a requests.Response when it
+    happens; when it is refused (a bare 400, see openapi/records.yaml), the same GET without
+    the upgrade headers, which says why."""
+    try:
+        sl.ws_connect(w.stack["RECORDS_URL"], c.token).close()
+    except websocket.WebSocketBadStatusException as e:
+        if e.status_code != 400 or e.resp_body:
+            raise AssertionError(f"a refused upgrade answered {e.status_code} {e.resp_headers} {e.resp_body!r}") from None
+        return request(w, c, "GET", "records", path)
+    r = requests.Response()
+    r.request = requests.Request("GET", url(w, "records", path)).prepare()
+    r.url, r.status_code, r._content = r.request.url, 101, b""
+    return r
+
+
+def websocket_expect(w, c, t) -> Expect:
+    """Only callers who may subscribe open the websocket; others learn why from the plain GET."""
+    if c.role == "anonymous":
+        return UNAUTHENTICATED
+    return allow(101) if may_subscribe(c) else FORBIDDEN
+
+
+def subscription_rules() -> dict:
+    R: dict[tuple[str, str], Rule] = {}
+    R["POST", "/fhir/Subscription"] = Rule(lambda w: [Target(f"criteria on {s}", s) for s in "AB"], subscribe, subscribe_send, phase=1)
+    R["GET", "/fhir/Subscription"] = Rule(lambda w: [Target("own", query={"_count": "100"})], subscription_search)
+    R["GET", "/fhir/Subscription/{id}"] = Rule(subscription_targets, own_subscription())
+    R["GET", "/fhir/Subscription/{id}/$status"] = Rule(subscription_targets, own_subscription())
+    R["PUT", "/fhir/Subscription/{id}"] = Rule(subscription_targets, own_subscription(), subscription_update_send, phase=1)
+    R["DELETE", "/fhir/Subscription/{id}"] = Rule(subscription_targets, own_subscription(200, 204), subscription_delete_send, phase=1)
+    R["GET", "/.well-known/jwks.json"] = Rule(one(), public)
+    R["GET", "/fhir/websocket"] = Rule(one(), websocket_expect, websocket_send)
     return R
 
 

@@ -54,7 +54,7 @@ import pytest
 import recordslib as rl
 import requests
 import rfc8785
-from e2e_support import Ledger, repo_root, run_tlogcheck, service_token, wait_for_size
+from e2e_support import Ledger, ready, repo_root, run_tlogcheck, service_running, service_token, stack_command, wait_for_size
 from identitylib import Identity
 
 SERVICES = ("identity", "records", "consent", "audit", "ledger")
@@ -255,12 +255,6 @@ def checkpoint_poller(journal: Journal, stack: dict) -> Callable[[], None]:
 # --------------------------------------------------------------------------- the stack
 
 
-def stack_command(stack: dict, *args: str) -> None:
-    p = subprocess.run([str(repo_root() / "deploy/local/stack"), *args], capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "STACK_DIR": stack["STACK_DIR"]})  # fmt: skip
-    assert p.returncode == 0, f"stack {' '.join(args)} failed:\n{p.stdout}\n{p.stderr}"
-
-
 def pg_command(stack: dict, *args: str) -> str:
     p = subprocess.run([str(repo_root() / "deploy/local/pg"), *args], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, f"pg {' '.join(args)} failed:\n{p.stdout}\n{p.stderr}"
@@ -273,22 +267,6 @@ def pg_dir(stack: dict) -> str:
 
 def pg_port(stack: dict) -> str:
     return stack["PG_URL"].rsplit(":", 1)[1].split("/", 1)[0]
-
-
-def service_running(stack: dict, name: str) -> bool:
-    pid_file = Path(stack["STACK_DIR"]) / "pids" / f"{name}.pid"
-    try:
-        cmdline = Path(f"/proc/{int(pid_file.read_text())}/cmdline").read_bytes()
-    except (OSError, ValueError):
-        return False
-    return f"medledger-{name}".encode() in cmdline
-
-
-def ready(stack: dict, name: str) -> bool:
-    try:
-        return requests.get(stack[f"{name.upper()}_URL"].rstrip("/") + "/health/ready", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def restore(stack: dict) -> None:
