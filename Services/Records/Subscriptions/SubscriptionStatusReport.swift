@@ -19,8 +19,9 @@ enum SubscriptionStatusReport {
             var parts: [JSONValue] = []
             if let number { parts.append(NotificationBundle.part("event-number", ("valueString", .string(String(number))))) }
             parts.append(NotificationBundle.part("timestamp", ("valueInstant", .string(FHIRDate.instantText(Micros.date(writtenAt))))))
-            // A skipped event was a report the subscriber may not read: not even its id is shown.
-            if state != "skipped" {
+            // Only a delivered event names its report: a skipped one was a report the subscriber
+            // may not read, a pending one has not been checked yet; not even their ids are shown.
+            if state == "delivered" {
                 parts.append(
                     NotificationBundle.part("focus", ("valueReference", .object([("reference", .string("\(base)/DiagnosticReport/\(reportID)/_history/\(version)"))]))))
             }
