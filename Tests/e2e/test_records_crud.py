@@ -57,7 +57,8 @@ def test_metadata_is_a_capability_statement_without_a_token(records):
     assert "SMART-on-FHIR" in services, f"rest.security.service: {rest.get('security')}"
     by_type = {res["type"]: res for res in rest["resource"]}
     # Provenance is derived (one per stored version): read and search only, by target or patient.
-    assert set(by_type) == set(rl.TYPES) | {"Provenance"}, sorted(by_type)
+    # Subscription: the caller's own (test_subscriptions.py checks its entry).
+    assert set(by_type) == set(rl.TYPES) | {"Provenance", "Subscription"}, sorted(by_type)
     provenance = by_type["Provenance"]
     assert {i["code"] for i in provenance.get("interaction") or []} == {"read", "search-type"}, provenance
     assert {p["name"] for p in provenance.get("searchParam") or []} == {"target", "patient"}, provenance
