@@ -147,7 +147,7 @@ struct SubscriptionDelivery: Sendable {
             }
             return true
         }
-        let number = try await eventNumber(event, subscription: subscription.id)
+        guard let number = try await eventNumber(event, subscription: subscription.id) else { return false }
         subscription.eventsSinceStart = max(subscription.eventsSinceStart, number)
         let outcome: String?
         switch spec.channel {
@@ -168,15 +168,18 @@ struct SubscriptionDelivery: Sendable {
         return true
     }
 
-    /// The event's number: given at its first attempt, the same at every retry.
-    private func eventNumber(_ event: PendingEvent, subscription: String) async throws -> Int64 {
+    /// The event's number: given at its first attempt, the same at every retry. Nil when the
+    /// event is gone (its subscription was deleted during this turn): nothing is numbered then.
+    private func eventNumber(_ event: PendingEvent, subscription: String) async throws -> Int64? {
         if let number = event.number { return number }
         return try await postgres.query(
             """
-            WITH n AS (UPDATE subscriptions SET events_since_start = events_since_start + 1 WHERE id = \(subscription) RETURNING events_since_start)
-            UPDATE subscription_events SET event_number = (SELECT events_since_start FROM n) WHERE seq = \(event.seq) RETURNING event_number
+            WITH e AS (SELECT seq FROM subscription_events WHERE seq = \(event.seq) AND state = 'pending' FOR UPDATE),
+            n AS (UPDATE subscriptions SET events_since_start = events_since_start + 1 WHERE id = \(subscription) AND EXISTS (SELECT 1 FROM e)
+                RETURNING events_since_start)
+            UPDATE subscription_events SET event_number = (SELECT events_since_start FROM n) WHERE seq IN (SELECT seq FROM e) RETURNING event_number
             """, logger: logger
-        ).collect().first!.decode(Int64.self)
+        ).collect().first?.decode(Int64.self)
     }
 
     /// POSTs the signed notification; nil when the receiver took it (2xx), else why not.
