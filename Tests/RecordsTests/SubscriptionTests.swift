@@ -50,6 +50,8 @@ import Testing
             Self.subscription("DiagnosticReport", endpoint: nil).replacingOccurrences(of: #""reason":"test""#, with: #""reason":"test","meta":{"profile":null}"#),
             Self.subscription("DiagnosticReport", endpoint: nil).replacingOccurrences(of: #""reason":"test""#, with: #""reason":"test","S":null"#),
             Self.subscription("DiagnosticReport", endpoint: nil).replacingOccurrences(of: #""reason":"test""#, with: #""reason":"test","end":5"#),
+            Self.subscription("DiagnosticReport", endpoint: nil).replacingOccurrences(of: #""reason":"test""#, with: #""reason":"test","0":"x""#),
+            Self.subscription("DiagnosticReport", endpoint: nil).replacingOccurrences(of: #""type":"websocket""#, with: #""type":"websocket","extra":true"#),
             #"{"resourceType":"Subscription","status":"active","criteria":"DiagnosticReport","channel":{"type":"websocket"}}"#,
             #"{"resourceType":"Subscription","status":"active","reason":"r","channel":{"type":"websocket"}}"#,
             #"{"resourceType":"Subscription","status":"active","reason":"r","criteria":"DiagnosticReport","end":"soon","channel":{"type":"websocket"}}"#,
@@ -67,6 +69,9 @@ import Testing
             of: #","payload":"application/fhir+json""#, with: "")
         #expect(try spec(noPayload).content == .empty)
         #expect(try spec(Self.subscription("DiagnosticReport", endpoint: nil)).channel == .websocket)
+        let extended = Self.subscription("DiagnosticReport", endpoint: nil).replacingOccurrences(
+            of: #""reason":"test""#, with: #""reason":"test","_reason":{"extension":[{"url":"urn:x","valueString":"y"}]},"extension":[{"url":"urn:x","valueString":"y"}]"#)
+        #expect(try spec(extended).channel == .websocket)
         #expect(try spec(Self.subscription("DiagnosticReport?status=final", endpoint: "http://localhost:8080/hook")).endpoint?.port == 8080)
         #expect(throws: Problem.self) { _ = try spec(Self.subscription("DiagnosticReport", endpoint: "http://127.0.0.1:9/hook"), development: false) }
         let headers = try spec(Self.subscription("DiagnosticReport", endpoint: "https://ehr.example/hook", extra: #","header":["Authorization: Bearer abc"]"#)).headers

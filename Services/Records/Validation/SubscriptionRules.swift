@@ -7,8 +7,21 @@ enum SubscriptionRules {
     static func validate(_ resource: JSONValue) throws(Problem) {
         var checker = ValidationChecker()
         _ = checker.checkResource(resource, as: "Subscription", rules: rules)
+        // Unlike the clinical resources, records owns this one: it keeps no elements R4's
+        // Subscription does not define (what it does not know, it would serve back as invalid FHIR).
+        unknownElements(resource, known: rules, at: "Subscription", &checker)
+        if let channel = resource["channel"] { unknownElements(channel, known: self.channel, at: "Subscription.channel", &checker) }
         guard checker.issues.isEmpty else {
             throw Problem.invalidResource(checker.issues.map { FHIRIssue(code: "invalid", diagnostics: $0.message, expression: $0.expression) })
+        }
+    }
+
+    /// Every element besides the known ones, extensions and primitives' `_name` siblings.
+    private static func unknownElements(_ value: JSONValue, known: [ElementRule], at path: String, _ checker: inout ValidationChecker) {
+        guard case .object(let members) = value else { return }
+        let names = Set(known.map(\.name)).union(["resourceType", "extension", "modifierExtension"])
+        for member in members where !names.contains(member.key) && !(member.key.hasPrefix("_") && names.contains(String(member.key.dropFirst()))) {
+            checker.report("\(path).\(member.key)", "\(member.key) is not an element of an R4 Subscription")
         }
     }
 
@@ -22,7 +35,7 @@ enum SubscriptionRules {
         ]
 
     private static let channel: [ElementRule] = [
-        .one("type", .codeIn(["rest-hook", "websocket", "email", "sms", "message"]), required: true), .one("endpoint", .uri),
+        .one("id", .string), .one("type", .codeIn(["rest-hook", "websocket", "email", "sms", "message"]), required: true), .one("endpoint", .uri),
         .one("payload", .code), .many("header", .string),
     ]
 }
